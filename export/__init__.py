@@ -1,0 +1,1 @@
+"""export: the `glasses-export` CLI (distill, quantize, lower to ExecuTorch, verify, bench)."""

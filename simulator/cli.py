@@ -1,0 +1,24 @@
+"""`glasses-sim`: the desktop pretends to be the glasses.
+
+    glasses-sim --help
+    glasses-sim version
+"""
+
+from __future__ import annotations
+
+import typer
+
+from glasses_runtime import __version__
+
+app = typer.Typer(
+    name="glasses-sim",
+    help="Desktop simulator: runs a webcam, a video or a 3D world through the runtime with a HUD.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+
+@app.command()
+def version() -> None:
+    """Print the package version."""
+    typer.echo(__version__)
