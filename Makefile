@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := libportaudio2
+APT_PACKAGES := libportaudio2 libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglu1-mesa
 
 .PHONY: setup apt test test-slow demo bench models lint clean
 
@@ -27,7 +27,14 @@ test-slow: setup
 	$(PY) -m pytest -m slow -q
 
 demo: setup
-	$(PY) -m edge_models.embed tests/assets/bikes.mp4 --preset vit_pico
+	$(PY) -m edge_models.embed tests/assets/bikes.mp4 --reference-cuts 30,76,137,187,242
+
+# The bundled default encoder: reproducible from the repo's own pipeline and data (deterministic on CPU).
+models: setup
+	$(PY) -m edge_models.train --preset vit_pico --data tests/assets/bikes_frames --steps 300 \
+		--batch-size 16 --seed 0 --out runs/vit_pico --no-progress
+	mkdir -p edge_models/weights
+	cp runs/vit_pico/encoder.safetensors edge_models/weights/vit_pico.safetensors
 
 bench: setup
 	$(PY) benchmarks/bench_encoder.py --out benchmarks/results

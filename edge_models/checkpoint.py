@@ -40,6 +40,7 @@ def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], pat
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+    os.chmod(tmp, 0o644)
     with open(tmp, "rb+") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -160,7 +161,9 @@ def load_train_state(
     path = Path(path)
     meta = read_metadata(path)
     if meta.get("kind") != "train":
-        raise CheckpointError(f"{path} is an encoder checkpoint, not a training checkpoint; cannot resume from it")
+        raise CheckpointError(
+            f"{path} is an encoder checkpoint, not a training checkpoint; cannot resume from it"
+        )
     saved_cfg = encoder_config(path)
     if saved_cfg != encoder_cfg:
         raise CheckpointError(

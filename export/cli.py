@@ -1,7 +1,7 @@
 """`glasses-export`: turn JEPA checkpoints into verified on-device models.
 
-    glasses-export --help
-    glasses-export version
+glasses-export --help
+glasses-export version
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Keep a command group even while it has one command, so --help lists every command."""
 
 
 @app.command()

@@ -1,7 +1,7 @@
 """`glasses-runtime`: the on-device runtime's command line.
 
-    glasses-runtime --help
-    glasses-runtime version
+glasses-runtime --help
+glasses-runtime version
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Keep a command group even while it has one command, so --help lists every command."""
 
 
 @app.command()

@@ -61,4 +61,6 @@ def load_embedder(path: str | Path) -> ImageEmbedder:
         raise EmbedderError(f"model file not found: {path}")
     if path.suffix == ".safetensors":
         return EagerEmbedder(path)
-    raise EmbedderError(f"unsupported model file '{path.suffix}' ({path}); use an encoder .safetensors checkpoint")
+    raise EmbedderError(
+        f"unsupported model file '{path.suffix}' ({path}); use an encoder .safetensors checkpoint"
+    )

@@ -1,7 +1,7 @@
 """`glasses-sim`: the desktop pretends to be the glasses.
 
-    glasses-sim --help
-    glasses-sim version
+glasses-sim --help
+glasses-sim version
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Keep a command group even while it has one command, so --help lists every command."""
 
 
 @app.command()

@@ -73,23 +73,24 @@ def place_block(gen: torch.Generator, grid_h: int, grid_w: int, bh: int, bw: int
     return m
 
 
-def to_indices(mask_hw: torch.Tensor, grid_t: int) -> torch.Tensor:
-    """Spatial bool map [H, W] extended over all ``grid_t`` time steps -> sorted token indices."""
-    spatial = torch.nonzero(mask_hw.flatten(), as_tuple=False).flatten()
-    hw = mask_hw.numel()
-    return (torch.arange(grid_t).unsqueeze(1) * hw + spatial.unsqueeze(0)).flatten()
+def spatial_indices(mask_hw: torch.Tensor) -> torch.Tensor:
+    """[H, W] bool map -> sorted flat spatial indices ``row * W + col``."""
+    return torch.nonzero(mask_hw.flatten(), as_tuple=False).flatten()
 
 
-def collate(gen: torch.Generator, rows: list[torch.Tensor]) -> torch.Tensor:
-    """Stack index sets of unequal length by keeping a random subset of the shortest length.
+def collate(gen: torch.Generator, rows: list[torch.Tensor], grid_t: int, hw: int) -> torch.Tensor:
+    """Stack per-sample spatial index sets into token indices spanning all ``grid_t`` steps.
 
-    Every sample in a batch must keep the same number of tokens; the kept subset is random
-    (not the first k) so no image region is favoured. -> [B, min_len] sorted per row
+    Every sample in a batch must keep the same number of tokens, so rows are cut to the shortest
+    by keeping a random subset of *spatial positions* (not the first k, so no region is favoured;
+    whole positions, so a tube keeps every time step).
+    rows: B x [K_i] spatial indices -> [B, grid_t * min K_i] token indices, sorted per row.
     """
     keep = min(len(r) for r in rows)
     out = []
     for r in rows:
         if len(r) > keep:
             r = r[torch.randperm(len(r), generator=gen)[:keep]].sort().values
-        out.append(r)
+        tokens = (torch.arange(grid_t).unsqueeze(1) * hw + r.unsqueeze(0)).flatten()
+        out.append(tokens)
     return torch.stack(out).long()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from edge_models.errors import ConfigError
-from edge_models.masks.blocks import MaskPair, block_size, check_range, collate, place_block, to_indices
+from edge_models.masks.blocks import MaskPair, block_size, check_range, collate, place_block, spatial_indices
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,12 @@ class MultiBlockMasks:
                     f"could not leave {cfg.min_context} context tokens on a {gh}x{gw} grid after "
                     f"{cfg.max_tries} tries; use a larger image or smaller target_scale"
                 )
-            contexts.append(to_indices(ctx, gt))
+            contexts.append(spatial_indices(ctx))
             for i, b in enumerate(blocks):
-                targets[i].append(to_indices(b, gt))
-        return [MaskPair(context=collate(gen, contexts), targets=[collate(gen, t) for t in targets])]
+                targets[i].append(spatial_indices(b))
+        return [
+            MaskPair(
+                context=collate(gen, contexts, gt, gh * gw),
+                targets=[collate(gen, t, gt, gh * gw) for t in targets],
+            )
+        ]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 
 from edge_models.errors import ConfigError
-from edge_models.masks.blocks import MaskPair, block_size, check_range, collate, place_block, to_indices
+from edge_models.masks.blocks import MaskPair, block_size, check_range, collate, place_block, spatial_indices
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,11 @@ class TubeMasks:
                         f"tube masks with {cfg.num_blocks} blocks at scale {cfg.spatial_scale} leave fewer "
                         f"than {self.min_context} context tokens on a {gh}x{gw} grid; lower the scale"
                     )
-                contexts.append(to_indices(~union, gt))
-                targets.append(to_indices(union, gt))
-            pairs.append(MaskPair(context=collate(gen, contexts), targets=[collate(gen, targets)]))
+                contexts.append(spatial_indices(~union))
+                targets.append(spatial_indices(union))
+            pairs.append(
+                MaskPair(
+                    context=collate(gen, contexts, gt, gh * gw), targets=[collate(gen, targets, gt, gh * gw)]
+                )
+            )
         return pairs

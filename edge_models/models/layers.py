@@ -12,7 +12,6 @@ so ``torch.export`` traces every module as one static graph.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -76,8 +75,10 @@ class Attention(nn.Module):
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         """[B, N, D] -> [B*H, N, hd]"""
         b, n, _ = x.shape
-        return x.reshape(b, n, self.num_heads, self.head_dim).permute(0, 2, 1, 3).reshape(
-            b * self.num_heads, n, self.head_dim
+        return (
+            x.reshape(b, n, self.num_heads, self.head_dim)
+            .permute(0, 2, 1, 3)
+            .reshape(b * self.num_heads, n, self.head_dim)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -130,11 +131,7 @@ def gather_tokens(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 def init_weights(module: nn.Module, std: float = 0.02) -> None:
     """Truncated-normal init for linear layers, as in ViT/I-JEPA."""
     for m in module.modules():
-        if isinstance(m, nn.Linear):
-            nn.init.trunc_normal_(m.weight, std=std)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Conv2d):
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
             nn.init.trunc_normal_(m.weight, std=std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

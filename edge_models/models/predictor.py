@@ -17,11 +17,11 @@ from edge_models.models.vit import EncoderConfig
 
 class Predictor(nn.Module):
     """forward(ctx, ctx_idx, tgt_idx, grid):
-        ctx:     [B, Nc, D]  context-encoder tokens
-        ctx_idx: [B, Nc]     their token indices in the full grid
-        tgt_idx: [B, Nt]     token indices to predict
-        grid:    (t, h, w)   token grid of the full input
-        -> [B, Nt, D] predicted target tokens
+    ctx:     [B, Nc, D]  context-encoder tokens
+    ctx_idx: [B, Nc]     their token indices in the full grid
+    tgt_idx: [B, Nt]     token indices to predict
+    grid:    (t, h, w)   token grid of the full input
+    -> [B, Nt, D] predicted target tokens
     """
 
     def __init__(self, config: EncoderConfig) -> None:

@@ -12,7 +12,6 @@ One model handles both: an image ``[B, 3, H, W]`` is a one-tubelet clip (the fra
 from __future__ import annotations
 
 import copy
-
 from dataclasses import asdict, dataclass, replace
 
 import torch
@@ -75,27 +74,51 @@ class EncoderConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:
-            raise ConfigError(f"encoder config has unknown fields {sorted(unknown)}; is it from a newer version?")
+            raise ConfigError(
+                f"encoder config has unknown fields {sorted(unknown)}; is it from a newer version?"
+            )
         return cls(**data)
 
 
 # Explicit registry: preset name -> config. Sizes follow ViT-Ti/S/B; `vit_pico` is for tests and demos.
 PRESETS: dict[str, EncoderConfig] = {
     "vit_pico": EncoderConfig(
-        "vit_pico", width=96, depth=4, heads=3, img_size=96, num_frames=4,
-        predictor_width=48, predictor_depth=2, predictor_heads=3,
+        "vit_pico",
+        width=96,
+        depth=4,
+        heads=3,
+        img_size=96,
+        num_frames=4,
+        predictor_width=48,
+        predictor_depth=2,
+        predictor_heads=3,
     ),
     "vit_tiny": EncoderConfig(
-        "vit_tiny", width=192, depth=12, heads=3,
-        predictor_width=96, predictor_depth=4, predictor_heads=3,
+        "vit_tiny",
+        width=192,
+        depth=12,
+        heads=3,
+        predictor_width=96,
+        predictor_depth=4,
+        predictor_heads=3,
     ),
     "vit_small": EncoderConfig(
-        "vit_small", width=384, depth=12, heads=6,
-        predictor_width=192, predictor_depth=6, predictor_heads=6,
+        "vit_small",
+        width=384,
+        depth=12,
+        heads=6,
+        predictor_width=192,
+        predictor_depth=6,
+        predictor_heads=6,
     ),
     "vit_base": EncoderConfig(
-        "vit_base", width=768, depth=12, heads=12,
-        predictor_width=384, predictor_depth=6, predictor_heads=12,
+        "vit_base",
+        width=768,
+        depth=12,
+        heads=12,
+        predictor_width=384,
+        predictor_depth=6,
+        predictor_heads=12,
     ),
 }
 
@@ -143,7 +166,9 @@ class VisionTransformer(nn.Module):
                 f"encoder input must be [B, 3, H, W] or [B, 3, T, H, W], got shape {tuple(shape)}"
             )
         if ch != c.in_chans:
-            raise ConfigError(f"encoder expects {c.in_chans} channels (RGB first), got {ch} in {tuple(shape)}")
+            raise ConfigError(
+                f"encoder expects {c.in_chans} channels (RGB first), got {ch} in {tuple(shape)}"
+            )
         if h % c.patch_size or w % c.patch_size:
             raise ConfigError(
                 f"image size {h}x{w} is not a multiple of the patch size {c.patch_size}; resize or crop it"
@@ -193,7 +218,7 @@ class VisionTransformer(nn.Module):
             else:
                 x = F.conv2d(x, self.image_kernel(), self.patch_embed.bias, stride=c.patch_size)
         else:
-            t, h, w = x.shape[2], x.shape[3], x.shape[4]
+            h, w = x.shape[3], x.shape[4]
             x = x.reshape(b, c.in_chans, gt, c.tubelet_size, h, w)
             x = x.permute(0, 2, 3, 1, 4, 5).reshape(b * gt, c.tubelet_size * c.in_chans, h, w)
             x = self.patch_embed(x)  # [B*gt, D, gh, gw]

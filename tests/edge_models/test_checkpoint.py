@@ -1,0 +1,42 @@
+"""Checkpoint round trip and clear errors for missing, corrupt, foreign and mismatched files."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from edge_models.checkpoint import encoder_config, load_encoder, save_encoder
+from edge_models.errors import CheckpointError
+from edge_models.models import vit_pico
+
+
+def test_encoder_round_trip(tmp_path):
+    enc = vit_pico().eval()
+    path = save_encoder(tmp_path / "enc.safetensors", enc)
+    loaded = load_encoder(path, preset="vit_pico")
+    assert encoder_config(path) == enc.config
+    x = torch.rand(2, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.equal(enc.embed(x)[1], loaded.embed(x)[1])
+    assert not list(tmp_path.glob("*.tmp"))  # atomic write leaves no temp file
+
+
+def test_checkpoint_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_encoder(tmp_path / "nope.safetensors")
+    enc_path = save_encoder(tmp_path / "enc.safetensors", vit_pico())
+    with pytest.raises(CheckpointError, match="holds a 'vit_pico' encoder, not 'vit_tiny'"):
+        load_encoder(enc_path, preset="vit_tiny")
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(enc_path.read_bytes()[:300])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_encoder(truncated)
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_encoder(garbage)
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(3)}, str(foreign))
+    with pytest.raises(CheckpointError, match="not a glasses-runtime checkpoint"):
+        load_encoder(foreign)
