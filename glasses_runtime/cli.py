@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from glasses_runtime import __version__
+from glasses_runtime.memory.cli import memory_app
 
 app = typer.Typer(
     name="glasses-runtime",
@@ -17,6 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(memory_app, name="memory")
 
 
 @app.callback()
