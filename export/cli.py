@@ -1,10 +1,22 @@
 """`glasses-export`: turn JEPA checkpoints into verified on-device models.
 
-glasses-export --help
-glasses-export version
+    glasses-export lower runs/tiny/encoder.safetensors --quantize int8 --calib frames/ --backend xnnpack --out models/
+    glasses-export verify models/encoder_vit_tiny_int8_xnnpack.pte --images frames/
+    glasses-export inspect models/encoder_vit_tiny_int8_xnnpack.pte --json
+    glasses-export bench models/encoder_vit_tiny_int8_xnnpack.pte --json
+    glasses-export onnx runs/tiny/encoder.safetensors --out models/
+
+Each command is a thin wrapper over a plain function in this package. Failures print one line
+on stderr starting with ``error:`` and exit 2 (bad input) or 1 (verification below threshold).
 """
 
 from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -12,19 +24,197 @@ from glasses_runtime import __version__
 
 app = typer.Typer(
     name="glasses-export",
-    help="Distill, quantize and lower JEPA encoders to ExecuTorch .pte files; verify, inspect and "
-    "benchmark them.",
+    help="Quantize and lower JEPA encoders to ExecuTorch .pte files with a manifest; export ONNX; verify, "
+    "inspect and benchmark the results.",
     no_args_is_help=True,
     add_completion=False,
 )
 
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+ThreadsOpt = Annotated[int, typer.Option(help="CPU threads for every engine.")]
+CheckpointOpt = Annotated[
+    Path | None, typer.Option(help="Source checkpoint (default: the one named in the manifest).")
+]
+
+
+def _run(fn: Callable[[], Any]) -> Any:
+    """Call fn; turn our errors into one stderr line and an exit code."""
+    from edge_models.errors import EdgeModelsError
+    from export.errors import ExportError, VerificationFailed
+    from glasses_runtime.manifest import ManifestError
+
+    try:
+        return fn()
+    except VerificationFailed as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    except (ExportError, EdgeModelsError, ManifestError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _emit(data: dict, as_json: bool, text: Callable[[dict], str]) -> None:
+    typer.echo(json.dumps(data) if as_json else text(data))
+
 
 @app.callback()
 def _root() -> None:
-    """Keep a command group even while it has one command, so --help lists every command."""
+    """Keep a command group, so --help lists every command."""
 
 
 @app.command()
 def version() -> None:
     """Print the package version."""
     typer.echo(__version__)
+
+
+@app.command("lower")
+def lower_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="Encoder checkpoint (.safetensors) to export.")],
+    backend: Annotated[
+        str, typer.Option(help="xnnpack, portable, coreml, vulkan, ethos-u or qnn.")
+    ] = "xnnpack",
+    quantize: Annotated[str, typer.Option(help="none, int8 (static, calibrated) or int8-dynamic.")] = "none",
+    calib: Annotated[
+        Path | None, typer.Option(help="Folder of real images for calibration and fidelity.")
+    ] = None,
+    num_calib: Annotated[
+        int, typer.Option(help="Calibration images to use (the next 16 are held out).")
+    ] = 32,
+    img_size: Annotated[int | None, typer.Option(help="Input size; default: the checkpoint's.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder for the .pte and its manifest.")] = Path("models"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Quantize (optional) and lower a checkpoint to an ExecuTorch .pte plus MODEL.manifest.json."""
+    from export.pipeline import export_model
+
+    res = _run(lambda: export_model(checkpoint, backend, quantize, calib, out, num_calib, img_size=img_size))
+    m = res.manifest_data
+    data = {
+        "pte": str(res.pte),
+        "manifest": str(res.manifest),
+        "size_bytes": res.size_bytes,
+        "backend": m.backend,
+        "quantization": m.quantization,
+        "delegation": m.delegation,
+    }
+
+    def text(d: dict) -> str:
+        dl = d["delegation"]
+        lines = [
+            f"wrote {d['pte']} ({d['size_bytes'] / 1e6:.2f} MB) and {d['manifest']}",
+            f"delegation: {dl['delegated_subgraphs']} {backend} subgraph(s), {dl['delegated_nodes']} nodes inside, "
+            f"ops outside: {dl['ops_outside_delegates'] or 'none'}",
+        ]
+        fid = d["quantization"].get("fidelity_vs_fp32")
+        if fid:
+            lines.append(
+                f"int8 fidelity on {fid['images']} held-out images: cosine mean {fid['cosine_mean']:.4f}, "
+                f"min {fid['cosine_min']:.4f}"
+            )
+        return "\n".join(lines)
+
+    _emit(data, as_json, text)
+
+
+@app.command("onnx")
+def onnx_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="Encoder checkpoint (.safetensors).")],
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("models"),
+    img_size: Annotated[int | None, typer.Option(help="Input size; default: the checkpoint's.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export fp32 ONNX (torch.onnx dynamo exporter) and check it with ONNX Runtime."""
+    from export.onnx_export import export_onnx
+
+    path, report = _run(lambda: export_onnx(checkpoint, out, img_size=img_size))
+    _emit(
+        report,
+        as_json,
+        lambda d: f"wrote {d['onnx']}; ONNX Runtime vs eager cosine {d['ort_cosine_vs_eager']:.6f}",
+    )
+
+
+@app.command("verify")
+def verify_cmd(
+    model: Annotated[Path, typer.Argument(help="The .pte to verify (its manifest must sit beside it).")],
+    images: Annotated[Path, typer.Option(help="Folder of real images.")],
+    checkpoint: CheckpointOpt = None,
+    threshold: Annotated[
+        float | None, typer.Option(help="Min cosine (default 0.999 fp32, 0.99 int8).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Images to compare.")] = 32,
+    threads: ThreadsOpt = 2,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the .pte with executorch.runtime on real images and compare with eager; non-zero below threshold."""
+    from export.verify import verify_pte
+
+    report = _run(lambda: verify_pte(model, images, checkpoint, threshold, limit, threads))
+    _emit(
+        report,
+        as_json,
+        lambda d: (
+            f"ok: {d['images']} images, cosine mean {d['cosine_mean']:.5f}, min {d['cosine_min']:.5f} "
+            f">= {d['threshold']}"
+        ),
+    )
+
+
+@app.command("inspect")
+def inspect_cmd(
+    model: Annotated[Path, typer.Argument(help="The .pte to inspect.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Methods, input/output shapes and dtypes, delegates, ops outside delegates, size."""
+    from export.inspection import inspect_pte
+
+    report = _run(lambda: inspect_pte(model))
+
+    def text(d: dict) -> str:
+        lines = [f"{d['file']}: {d['size_bytes'] / 1e6:.2f} MB, sha256 {d['sha256'][:16]}"]
+        for meth in d["methods"]:
+            lines.append(f"method {meth['name']}:")
+            for io in ("inputs", "outputs"):
+                for t in meth.get(io, []):
+                    lines.append(f"  {io[:-1]:6s} {t['shape']} {t['dtype']}")
+            lines.append(f"  delegates: {meth['delegates'] or 'none'}")
+            lines.append(f"  ops outside delegates: {meth['ops_outside_delegates'] or 'none'}")
+        lines.append(f"manifest: {d['manifest']}")
+        return "\n".join(lines)
+
+    _emit(report, as_json, text)
+
+
+@app.command("bench")
+def bench_cmd(
+    model: Annotated[Path, typer.Argument(help="The .pte to benchmark.")],
+    runs: Annotated[int, typer.Option(help="Timed runs per engine.")] = 50,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up runs.")] = 10,
+    threads: ThreadsOpt = 2,
+    checkpoint: CheckpointOpt = None,
+    baselines: Annotated[bool, typer.Option(help="Also time eager fp32 and ONNX Runtime fp32.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Latency p50/p90 of the .pte beside eager fp32 and ONNX Runtime fp32 of the same model."""
+    from export.bench import bench_pte
+
+    report = _run(lambda: bench_pte(model, runs, warmup, threads, checkpoint, baselines))
+
+    def text(d: dict) -> str:
+        lines = [f"{d['pte']} ({d['backend']}, {d['quantization']}, {d['threads']} threads):"]
+        for k in ("executorch", "eager_fp32", "onnxruntime_fp32"):
+            if k in d:
+                lines.append(f"  {k:18s} p50 {d[k]['p50_ms']:8.2f} ms   p90 {d[k]['p90_ms']:8.2f} ms")
+        if "ratio_vs_eager_fp32" in d:
+            lines.append(
+                f"  executorch / eager = {d['ratio_vs_eager_fp32']:.2f}x, / onnxruntime = "
+                f"{d['ratio_vs_onnxruntime_fp32']:.2f}x"
+            )
+        return "\n".join(lines)
+
+    _emit(report, as_json, text)
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

@@ -151,6 +151,8 @@ class VisionTransformer(nn.Module):
         self.norm = ExportLayerNorm(c.width)
         # Set only on inference copies (see `inference_copy`): a static single-frame kernel.
         self.image_patch_embed: nn.Conv2d | None = None
+        # Set only for export (see `fix_position_grid`): position embeddings held as a buffer.
+        self.fixed_grid: tuple[int, int, int] | None = None
         init_weights(self)
 
     def grid(self, shape: torch.Size | tuple[int, ...]) -> tuple[int, int, int]:
@@ -205,6 +207,15 @@ class VisionTransformer(nn.Module):
         model.image_patch_embed = conv
         return model
 
+    def fix_position_grid(self, grid: tuple[int, int, int]) -> None:
+        """Hold the position embeddings of one token grid as a buffer (call on inference copies only).
+
+        For export: a buffer is program state that every backend handles, while a tensor made
+        inside ``forward`` becomes a lifted graph constant that some lowering paths reject.
+        """
+        self.register_buffer("fixed_pos", sincos_3d(self.embed_dim, *grid))
+        self.fixed_grid = tuple(grid)
+
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         """x: [B, 3, H, W] | [B, 3, T, H, W] -> tokens [B, N, D] with position embeddings added."""
         c = self.config
@@ -223,7 +234,10 @@ class VisionTransformer(nn.Module):
             x = x.permute(0, 2, 3, 1, 4, 5).reshape(b * gt, c.tubelet_size * c.in_chans, h, w)
             x = self.patch_embed(x)  # [B*gt, D, gh, gw]
         x = x.flatten(2).transpose(1, 2).reshape(b, gt * gh * gw, self.embed_dim)
-        pos = sincos_3d(self.embed_dim, gt, gh, gw).to(dtype=x.dtype, device=x.device)
+        if self.fixed_grid == (gt, gh, gw):
+            pos = self.fixed_pos
+        else:
+            pos = sincos_3d(self.embed_dim, gt, gh, gw).to(dtype=x.dtype, device=x.device)
         return x + pos
 
     def forward(self, x: torch.Tensor, keep_idx: torch.Tensor | None = None) -> torch.Tensor:

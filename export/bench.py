@@ -1,0 +1,73 @@
+"""Latency of a ``.pte`` beside eager fp32 and ONNX Runtime fp32 of the same model, in one run.
+
+Same input, same thread count, warm-up first; p50/p90 over ``runs`` calls. The ratios are what
+to read: on a shared machine the milliseconds move, the ratios much less.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from export.errors import ExportError
+from export.onnx_export import export_onnx, ort_session
+from export.spec import spec_from_checkpoint
+from export.verify import reference_checkpoint
+from glasses_runtime.engines.pte import ModelFileError, PteEngine
+
+
+def _time(fn, runs: int, warmup: int) -> dict:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t0) * 1e3)
+    return {"p50_ms": float(np.percentile(ts, 50)), "p90_ms": float(np.percentile(ts, 90)), "runs": runs}
+
+
+def bench_pte(
+    pte: str | Path,
+    runs: int = 50,
+    warmup: int = 10,
+    threads: int = 2,
+    checkpoint: str | Path | None = None,
+    baselines: bool = True,
+) -> dict:
+    pte = Path(pte)
+    try:
+        engine = PteEngine(pte, threads=threads)
+    except ModelFileError as e:
+        raise ExportError(str(e)) from None
+    m = engine.manifest
+    x = torch.rand(*m.inputs[0].shape)
+    result: dict = {
+        "pte": str(pte),
+        "backend": m.backend,
+        "quantization": m.quantization.get("mode", "none"),
+        "preset": m.preset,
+        "input": m.inputs[0].shape,
+        "threads": threads,
+        "size_bytes": pte.stat().st_size,
+        "executorch": _time(lambda: engine.run(x), runs, warmup),
+    }
+    if baselines:
+        ckpt = reference_checkpoint(pte, m, checkpoint)
+        spec = spec_from_checkpoint(ckpt, img_size=m.inputs[0].shape[-1])
+        torch.set_num_threads(threads)
+        with torch.inference_mode():
+            result["eager_fp32"] = _time(lambda: spec.module(x), runs, warmup)
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx_path, _ = export_onnx(ckpt, tmp, img_size=m.inputs[0].shape[-1])
+            sess = ort_session(onnx_path, threads)
+            feed = {sess.get_inputs()[0].name: x.numpy()}
+            result["onnxruntime_fp32"] = _time(lambda: sess.run(None, feed), runs, warmup)
+        et = result["executorch"]["p50_ms"]
+        result["ratio_vs_eager_fp32"] = et / result["eager_fp32"]["p50_ms"]
+        result["ratio_vs_onnxruntime_fp32"] = et / result["onnxruntime_fp32"]["p50_ms"]
+    return result

@@ -1,0 +1,40 @@
+"""Real frames for calibration, verification and fidelity: a folder of images, preprocessed
+exactly as the runtime will (short side resize, centre crop, ImageNet normalisation)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from edge_models.data import IMAGE_EXTS, VIDEO_EXTS, list_files, read_image
+from edge_models.preprocess import to_model_input
+from export.errors import ExportError
+
+
+def load_images(
+    folder: str | Path, size: int, limit: int | None = None, offset: int = 0
+) -> list[torch.Tensor]:
+    """Up to ``limit`` images from ``folder`` (sorted, skipping the first ``offset``) -> [1, 3, S, S] each.
+
+    Undecodable files are skipped; a folder with none usable is an ExportError.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ExportError(f"image folder not found: {folder}; pass a folder of real images (jpg/png)")
+    files = list_files(folder, IMAGE_EXTS)
+    if not files:
+        videos = list_files(folder, VIDEO_EXTS)
+        hint = " (it holds videos: extract frames first)" if videos else ""
+        raise ExportError(f"no images in {folder}{hint}; calibration and verification need real images")
+    out = []
+    for path in files[offset:]:
+        rgb = read_image(path)
+        if rgb is None:
+            continue
+        out.append(to_model_input(rgb, size))
+        if limit is not None and len(out) >= limit:
+            break
+    if not out:
+        raise ExportError(f"none of the {len(files)} images in {folder} could be decoded")
+    return out

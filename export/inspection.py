@@ -1,0 +1,70 @@
+"""What is inside a ``.pte``: methods, input/output shapes and dtypes, delegates, ops left to
+portable kernels, size. Reads the program with ExecuTorch's own loader and flatbuffer reader.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from export.errors import ExportError
+from glasses_runtime.manifest import ManifestError, load_manifest, sha256_file
+
+
+def inspect_pte(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ExportError(f"file not found: {path}")
+    data = path.read_bytes()
+    try:
+        from executorch.exir._serialize._program import deserialize_pte_binary
+
+        program = deserialize_pte_binary(data).program
+    except Exception as e:
+        raise ExportError(
+            f"{path} is not a readable ExecuTorch program ({type(e).__name__}); it may be truncated or not a .pte"
+        ) from None
+    from executorch.runtime import Runtime
+
+    try:
+        loaded = Runtime.get().load_program(path)
+    except Exception as e:
+        raise ExportError(f"{path} does not load in executorch.runtime ({e}); re-export it") from None
+    methods = []
+    for plan in program.execution_plan:
+        meta = loaded.load_method(plan.name).metadata if plan.name in loaded.method_names else None
+        delegates = Counter(d.id for d in plan.delegates)
+        ops: Counter = Counter()
+        for chain in plan.chains:
+            for ins in chain.instructions:
+                args = ins.instr_args
+                if hasattr(args, "op_index"):
+                    op = plan.operators[args.op_index]
+                    ops[op.name + (f".{op.overload}" if op.overload else "")] += 1
+        entry = {
+            "name": plan.name,
+            "delegates": dict(delegates),
+            "ops_outside_delegates": dict(ops),
+            "fully_delegated": bool(delegates) and not ops,
+        }
+        if meta is not None:
+            entry["inputs"] = [_tensor(meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
+            entry["outputs"] = [_tensor(meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]
+        methods.append(entry)
+    report = {"file": str(path), "size_bytes": len(data), "sha256": sha256_file(path), "methods": methods}
+    try:
+        m = load_manifest(path)
+        report["manifest"] = {
+            "kind": m.kind,
+            "preset": m.preset,
+            "backend": m.backend,
+            "quantization": m.quantization.get("mode", "none"),
+            "hash_matches": m.pte_sha256 == report["sha256"],
+        }
+    except ManifestError as e:
+        report["manifest"] = {"error": str(e)}
+    return report
+
+
+def _tensor(info) -> dict:
+    return {"shape": list(info.sizes()), "dtype": str(info.dtype()).split(".")[-1]}

@@ -1,0 +1,57 @@
+"""ONNX export (``torch.onnx.export(..., dynamo=True)``) checked against ONNX Runtime.
+
+path, report = export_onnx("runs/tiny/encoder.safetensors", "models/")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from export.errors import ExportError
+from export.spec import spec_from_checkpoint
+
+
+def export_onnx(
+    checkpoint: str | Path, out_dir: str | Path, img_size: int | None = None
+) -> tuple[Path, dict]:
+
+    spec = spec_from_checkpoint(checkpoint, img_size=img_size)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{spec.kind}_{spec.preset}_fp32.onnx"
+    try:
+        program = torch.onnx.export(
+            spec.module,
+            spec.example_inputs,
+            dynamo=True,
+            input_names=spec.input_names,
+            output_names=spec.output_names,
+            verbose=False,
+        )
+        program.save(str(path))
+    except Exception as e:
+        raise ExportError(f"ONNX export failed: {type(e).__name__}: {e}") from e
+    session = ort_session(path, threads=2)
+    x = spec.example_inputs[0]
+    got = session.run(None, {spec.input_names[0]: x.numpy()})[0]
+    with torch.no_grad():
+        want = spec.module(x).numpy()
+    cos = float(np.dot(got.ravel(), want.ravel()) / (np.linalg.norm(got) * np.linalg.norm(want) + 1e-12))
+    report = {"onnx": str(path), "ort_cosine_vs_eager": cos, "max_abs_diff": float(np.abs(got - want).max())}
+    if cos < 0.999:
+        raise ExportError(
+            f"ONNX Runtime output differs from eager (cosine {cos:.5f} < 0.999); do not ship {path}"
+        )
+    return path, report
+
+
+def ort_session(path: str | Path, threads: int = 2):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])

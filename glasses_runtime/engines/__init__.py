@@ -1,0 +1,1 @@
+"""Inference engines: ExecuTorch ``.pte`` (with its manifest) and the eager PyTorch fallback."""
