@@ -216,5 +216,142 @@ def bench_cmd(
     _emit(report, as_json, text)
 
 
+TeacherOpt = Annotated[str, typer.Option(help="efficientnet-lite0, jepa:CHECKPOINT or vjepa2:DIR.")]
+StudentOpt = Annotated[str, typer.Option(help="Student preset: vit_pico, vit_tiny, vit_small, vit_base.")]
+DataOpt = Annotated[
+    str, typer.Option(help="Folder of images, or 'fashion-mnist' (Debian dataset-fashion-mnist).")
+]
+
+
+def _distill_config(teacher, student, data, out, img_size, steps, batch_size, lr, seed, resume, progress):
+    from edge_models.distill import DistillConfig
+
+    return DistillConfig(
+        teacher=teacher,
+        data=data,
+        student=student,
+        out=str(out),
+        img_size=img_size,
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        resume=resume,
+        progress=progress,
+    )
+
+
+@app.command("distill")
+def distill_cmd(
+    teacher: TeacherOpt,
+    data: DataOpt,
+    student: StudentOpt = "vit_tiny",
+    out: Annotated[
+        Path, typer.Option(help="Output folder (checkpoints, metrics, encoder.safetensors).")
+    ] = Path("runs/distill"),
+    img_size: Annotated[int, typer.Option(help="Training resolution (multiple of 16).")] = 96,
+    steps: Annotated[int, typer.Option(help="Optimisation steps.")] = 500,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-3,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint in --out.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Distil a frozen teacher into a JEPA student (masked token prediction + pooled cosine)."""
+    from edge_models.distill import distill
+
+    res = _run(
+        lambda: distill(
+            _distill_config(
+                teacher, student, data, out, img_size, steps, batch_size, lr, seed, resume, progress
+            )
+        )
+    )
+    _emit(
+        res.summary,
+        as_json,
+        lambda d: (
+            f"wrote {d['encoder']}: {d['student']} <- {d['teacher']}, {d['steps']} steps, "
+            f"loss {d['loss_first']:.3f} -> {d['loss_last']:.3f}"
+        ),
+    )
+
+
+@app.command("all")
+def all_cmd(
+    teacher: TeacherOpt,
+    data: DataOpt,
+    calib: Annotated[
+        Path, typer.Option(help="Folder of real images: calibration, held-out fidelity, verification.")
+    ],
+    student: StudentOpt = "vit_tiny",
+    quantize: Annotated[str, typer.Option(help="none, int8 or int8-dynamic.")] = "int8",
+    backend: Annotated[
+        str, typer.Option(help="xnnpack, portable, coreml, vulkan, ethos-u or qnn.")
+    ] = "xnnpack",
+    out: Annotated[Path, typer.Option(help="Output folder for the .pte, manifest, ONNX and the run.")] = Path(
+        "models"
+    ),
+    img_size: Annotated[int, typer.Option(help="Training and export resolution.")] = 96,
+    steps: Annotated[int, typer.Option(help="Distillation steps.")] = 500,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 64,
+    lr: Annotated[float, typer.Option(help="Peak learning rate.")] = 1e-3,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    onnx: Annotated[bool, typer.Option(help="Also export fp32 ONNX and check it with ONNX Runtime.")] = True,
+    threshold: Annotated[
+        float | None, typer.Option(help="Verify: min cosine (default 0.999 fp32, 0.99 int8).")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """The whole pipeline: distil -> quantize -> lower -> manifest -> verify (-> ONNX)."""
+    from edge_models.distill import distill
+    from export.onnx_export import export_onnx
+    from export.pipeline import export_model
+    from export.verify import verify_pte
+
+    def pipeline() -> dict:
+        run_dir = out / "run"
+        res = distill(
+            _distill_config(
+                teacher, student, data, run_dir, img_size, steps, batch_size, lr, seed, True, progress
+            )
+        )
+        exp = export_model(res.encoder_path, backend, quantize, calib, out)
+        report = {
+            "distill": res.summary,
+            "pte": str(exp.pte),
+            "manifest": str(exp.manifest),
+            "size_bytes": exp.size_bytes,
+            "delegation": exp.manifest_data.delegation,
+            "quantization": exp.manifest_data.quantization,
+        }
+        if backend in ("xnnpack", "portable"):
+            report["verify"] = verify_pte(exp.pte, calib, res.encoder_path, threshold)
+        if onnx:
+            report["onnx"] = export_onnx(res.encoder_path, out, img_size=img_size)[1]
+        return report
+
+    report = _run(pipeline)
+
+    def text(d: dict) -> str:
+        lines = [
+            f"distilled {d['distill']['student']} <- {d['distill']['teacher']}: {d['distill']['encoder']}",
+            f"wrote {d['pte']} ({d['size_bytes'] / 1e6:.2f} MB) + {d['manifest']}",
+            f"delegation: {d['delegation']['delegated_subgraphs']} subgraph(s), outside: "
+            f"{d['delegation']['ops_outside_delegates'] or 'none'}",
+        ]
+        if "verify" in d:
+            lines.append(
+                f"verified on {d['verify']['images']} images: cosine min {d['verify']['cosine_min']:.4f}"
+            )
+        if "onnx" in d:
+            lines.append(f"onnx: {d['onnx']['onnx']} (ORT cosine {d['onnx']['ort_cosine_vs_eager']:.6f})")
+        return "\n".join(lines)
+
+    _emit(report, as_json, text)
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())
