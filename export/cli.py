@@ -81,6 +81,7 @@ def lower_cmd(
     num_calib: Annotated[
         int, typer.Option(help="Calibration images to use (the next 16 are held out).")
     ] = 32,
+    scope: Annotated[str, typer.Option(help="int8 scope: matmul (linear+conv) or all (also add/mul).")] = "matmul",
     img_size: Annotated[int | None, typer.Option(help="Input size; default: the checkpoint's.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder for the .pte and its manifest.")] = Path("models"),
     as_json: JsonOpt = False,
@@ -88,7 +89,11 @@ def lower_cmd(
     """Quantize (optional) and lower a checkpoint to an ExecuTorch .pte plus MODEL.manifest.json."""
     from export.pipeline import export_model
 
-    res = _run(lambda: export_model(checkpoint, backend, quantize, calib, out, num_calib, img_size=img_size))
+    res = _run(
+        lambda: export_model(
+            checkpoint, backend, quantize, calib, out, num_calib, img_size=img_size, scope=scope
+        )
+    )
     m = res.manifest_data
     data = {
         "pte": str(res.pte),

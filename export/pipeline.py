@@ -56,6 +56,7 @@ def export_model(
     num_holdout: int = 16,
     img_size: int | None = None,
     name: str | None = None,
+    scope: str = "matmul",
 ) -> ExportResult:
     if quantize_mode not in MODES:
         raise ExportError(f"unknown quantization '{quantize_mode}'; choose one of {', '.join(MODES)}")
@@ -72,12 +73,13 @@ def export_model(
             raise ExportError("static int8 needs --calib DIR (real frames to calibrate activation ranges)")
         calib = load_images(calib_dir, size, limit=num_calib) if calib_dir else []
         holdout = load_images(calib_dir, size, limit=num_holdout, offset=len(calib)) if calib_dir else []
-        module = quantize(spec.module, spec.example_inputs, calib, quantize_mode)
+        module = quantize(spec.module, spec.example_inputs, calib, quantize_mode, scope)
         quant_info = {
             "scheme": "int8 static, per-channel symmetric weights (XNNPACKQuantizer, PT2E)"
             if quantize_mode == "int8"
             else "int8 dynamic activations, per-channel weights (XNNPACKQuantizer, PT2E)",
             "mode": quantize_mode,
+            "scope": scope,
             "calibration_images": len(calib),
             "calibration_source": str(calib_dir) if calib_dir else None,
         }

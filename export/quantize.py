@@ -3,6 +3,12 @@
 static: per-channel symmetric int8 weights, int8 activations calibrated on real frames.
 dynamic: per-channel int8 weights, activations quantized per call (no calibration data needed).
 
+Scope: ``matmul`` (default) quantizes the linear and convolution layers, which hold almost all of
+the compute, and leaves the element-wise ops of our hand-written layer norm and the residual adds
+in fp32 inside the same XNNPACK subgraph; ``all`` also quantizes add/mul. Measured on the bundled
+pico encoder and 16 held-out real frames: cosine to fp32 min 0.99993 (matmul) vs 0.980 (all),
+because int8 residual streams and variance products lose the small differences layer norm divides by.
+
     qmodel = quantize(spec.module, spec.example_inputs, calib, mode="static")
 """
 
@@ -14,6 +20,7 @@ from torch import nn
 from export.errors import ExportError
 
 MODES = ("none", "int8", "int8-dynamic")
+SCOPES = ("matmul", "all")
 
 
 def quantize(
@@ -21,6 +28,7 @@ def quantize(
     example_inputs: tuple[torch.Tensor, ...],
     calibration: list[torch.Tensor],
     mode: str = "int8",
+    scope: str = "matmul",
 ) -> nn.Module:
     """-> a quantized GraphModule with the same call signature (re-export it with torch.export)."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
@@ -34,8 +42,15 @@ def quantize(
     dynamic = mode == "int8-dynamic"
     if not dynamic and not calibration:
         raise ExportError("static int8 needs calibration images: pass --calib DIR with real frames")
+    if scope not in SCOPES:
+        raise ExportError(f"unknown quantization scope '{scope}'; choose one of {', '.join(SCOPES)}")
     config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
-    quantizer = XNNPACKQuantizer().set_global(config)
+    quantizer = XNNPACKQuantizer()
+    if scope == "all":
+        quantizer.set_global(config)
+    else:
+        quantizer.set_operator_type(torch.ops.aten.linear.default, config)
+        quantizer.set_operator_type(torch.ops.aten.conv2d.default, config)
     graph = torch.export.export(module, example_inputs).module()
     prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():

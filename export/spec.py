@@ -77,8 +77,54 @@ def encoder_spec(ckpt: str | Path, img_size: int | None = None) -> ExportSpec:
     )
 
 
+def world_model_spec(ckpt: str | Path, img_size: int | None = None) -> ExportSpec:
+    """The world model as one planner iteration: S candidate sequences of H actions, unrolled.
+
+    inputs: context [S, C, D] (L2-normalised embeddings, oldest first), actions [S, H, A] (one-hot
+    if discrete) -> predicted [S, H, D]. S, H are the checkpoint's export_samples / export_horizon.
+    """
+    from edge_models.world_model import WorldModelRollout, load_world_model
+
+    if img_size is not None:
+        raise ExportError("--img-size does not apply to a world model (it takes embeddings); drop it")
+    model, meta = load_world_model(ckpt)
+    c = model.config
+    s, h = c.export_samples, c.export_horizon
+    gen = torch.Generator().manual_seed(0)
+    context = torch.nn.functional.normalize(torch.randn(s, c.context, c.embed_dim, generator=gen), dim=-1)
+    if c.action_kind == "discrete":
+        actions = torch.nn.functional.one_hot(
+            torch.randint(0, c.action_dim, (s, h), generator=gen), c.action_dim
+        ).float()
+    else:
+        actions = torch.randn(s, h, c.action_dim, generator=gen) * torch.tensor(c.action_scale or 1.0)
+    return ExportSpec(
+        kind="world_model",
+        preset=f"wm_c{c.context}_h{c.hidden}x{c.depth}_s{s}_t{h}",
+        module=WorldModelRollout(model).eval(),
+        example_inputs=(context, actions),
+        input_names=["context", "actions"],
+        output_names=["predicted"],
+        normalization={
+            "embedding": "l2_unit",
+            "encoder_sha256": meta.get("encoder_sha256"),
+            "action_kind": c.action_kind,
+            "action_encoding": "one_hot" if c.action_kind == "discrete" else "raw",
+            "action_scale": list(c.action_scale),
+            "context": c.context,
+            "horizon": h,
+            "samples": s,
+        },
+        embedding_dim=c.embed_dim,
+        action_dim=c.action_dim,
+        source_checkpoint=str(ckpt),
+        source_checkpoint_sha256=file_sha256(ckpt),
+    )
+
+
 # Explicit registry: checkpoint kind -> builder.
 SPEC_BUILDERS: dict[str, Callable[..., ExportSpec]] = {"encoder": encoder_spec, "train": encoder_spec}
+SPEC_BUILDERS["world_model"] = world_model_spec
 
 
 def spec_from_checkpoint(ckpt: str | Path, img_size: int | None = None) -> ExportSpec:

@@ -19,7 +19,8 @@ class IndexConfig:
     lists_per_sqrt: IVF list count = lists_per_sqrt * sqrt(n_train).
     nprobe: IVF lists visited per query.
     rerank: candidates fetched from the index before exact re-scoring, as a multiple of k (min 50).
-    retrain_growth: the IVF is retrained when the vector count grows past this factor of its training size.
+    retrain_growth: the IVF is retrained when the vector count grows past this factor of its training size
+        (by the writer, in a background thread, while recording goes on: see indexing.py).
     save_every: the writer saves the index to disk after this many new vectors (and on close).
     """
 

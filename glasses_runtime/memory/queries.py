@@ -190,6 +190,8 @@ def place(
     current visit out; within radius_m metres of pose (x, y, z, yaw) when both are known). Returns dicts
     with episode_id, start_ns, end_ns, score (best match) and keyframe_id (that match).
     """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
     ref, q = _query(mem, embedding, model_id)
     visits: dict[int, dict] = {}
     for m in _candidates(mem, ref, q, 256):
@@ -237,6 +239,7 @@ def stats(mem: EpisodicMemory, check: bool = False) -> dict:
             "index": mem.indexes[r].kind if r in mem.indexes else None,
             "indexed": mem.indexes[r].ntotal if r in mem.indexes else 0,
             "index_state": mem.index_report.get(h),
+            "rebuilding": r in mem.builds,
         }
         for h, (r, d) in sorted(mem.models.items())
     ]

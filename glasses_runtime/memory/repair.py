@@ -52,7 +52,9 @@ def _copy_range(src, dst, table: str, cols: str, lo: int, hi: int, lost: list[in
             lost.append(lo)
             return 0
         mid = (lo + hi) // 2
-        return _copy_range(src, dst, table, cols, lo, mid, lost) + _copy_range(src, dst, table, cols, mid + 1, hi, lost)
+        return _copy_range(src, dst, table, cols, lo, mid, lost) + _copy_range(
+            src, dst, table, cols, mid + 1, hi, lost
+        )
     if rows:
         marks = ",".join("?" * len(rows[0]))
         dst.executemany(f"INSERT OR IGNORE INTO {table} ({cols}) VALUES ({marks})", rows)
@@ -80,7 +82,9 @@ def salvage(src_path: str | Path, out_path: str | Path) -> dict:
             src = sqlite3.connect(str(scratch), isolation_level=None)
             src.execute("SELECT name FROM sqlite_master").fetchall()
         except sqlite3.DatabaseError as e:
-            raise CorruptMemoryError(f"{src_path} is damaged beyond salvage ({e}): its schema cannot be read") from None
+            raise CorruptMemoryError(
+                f"{src_path} is damaged beyond salvage ({e}): its schema cannot be read"
+            ) from None
         dst = connect(out_path, readonly=False, synchronous="FULL", busy_timeout_ms=5_000)
         migrate(dst, out_path, readonly=False)
         report: dict = {"out": str(out_path), "tables": {}}

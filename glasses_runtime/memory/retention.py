@@ -1,4 +1,4 @@
-"""Forgetting, retention and consolidation: the memory's deletions, all of which reach the bytes.
+"""Forgetting and retention: the memory's deletions, all of which reach the bytes.
 
 ``PRAGMA secure_delete=ON`` (set on every connection) makes SQLite overwrite deleted cells and freed
 pages with zeros. Older copies of those pages can still sit in the WAL, so after deleting, ``forget``
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from glasses_runtime.memory.config import RetentionPolicy
+from glasses_runtime.memory.episodes import refresh_after_delete
 from glasses_runtime.memory.errors import NotFoundError
 from glasses_runtime.memory.vector_index import ModelIndex
 
@@ -38,7 +39,7 @@ def _delete_keyframes(mem: EpisodicMemory, where: str, args: tuple, limit: int |
             part = ids[i : i + 500]
             db.execute(f"DELETE FROM keyframes WHERE id IN ({','.join('?' * len(part))})", part)
         for ep in {r[2] for r in rows if r[2] is not None}:
-            _refresh_episode(mem, ep)
+            refresh_after_delete(mem, ep)
         mem.deletion_gen += 1
         db.execute("UPDATE meta SET value = ? WHERE key = 'deletion_gen'", (str(mem.deletion_gen),))
     by_ref: dict[int, list[int]] = {}
@@ -48,33 +49,6 @@ def _delete_keyframes(mem: EpisodicMemory, where: str, args: tuple, limit: int |
         if ref in mem.indexes:
             mem.indexes[ref].remove(np.asarray(kids, dtype=np.int64))
     return len(ids)
-
-
-def _refresh_episode(mem: EpisodicMemory, episode_id: int) -> None:
-    """Recount an episode after deletions inside it; drop it when empty, re-pick its representative."""
-    db = mem.db
-    ep = db.execute(
-        "SELECT model_ref, start_ns, end_ns, rep_keyframe_id, session_id FROM episodes WHERE id = ?",
-        (episode_id,),
-    ).fetchone()
-    if ep is None:
-        return
-    n, lo, hi = db.execute(
-        "SELECT count(*), min(t_ns), max(t_ns) FROM keyframes WHERE model_ref = ? AND "
-        "t_ns BETWEEN ? AND ? AND episode_id = ?",
-        (*ep[:3], episode_id),
-    ).fetchone()
-    if n == 0:
-        db.execute("DELETE FROM episodes WHERE id = ?", (episode_id,))
-        open_ep = mem._open_episodes.get(ep[4])
-        if open_ep is not None and open_ep.episode_id == episode_id:
-            del mem._open_episodes[ep[4]]
-        return
-    db.execute(
-        "UPDATE episodes SET n_keyframes = ?, start_ns = ?, end_ns = ? WHERE id = ?", (n, lo, hi, episode_id)
-    )
-    if ep[3] is not None and db.execute("SELECT 1 FROM keyframes WHERE id = ?", (ep[3],)).fetchone() is None:
-        mem._set_representative(episode_id)
 
 
 def _purge(mem: EpisodicMemory, vacuum: bool) -> bool:
@@ -109,7 +83,7 @@ def forget(
             report["events"] = db.execute("DELETE FROM events").rowcount
             for table in ("episodes", "sessions", "object_prototypes", "objects"):
                 db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
-        mem._open_episodes.clear()
+        mem.episodes.open.clear()
         for ref, idx in list(mem.indexes.items()):
             ModelIndex.delete_files(mem.index_dir, idx.model_hash)
             mem.indexes[ref] = ModelIndex(idx.model_hash, idx.dim, mem.cfg.index)
@@ -175,20 +149,6 @@ def apply_retention(
         with mem.lock:
             mem.save_indexes()
     return removed
-
-
-def consolidate(mem: EpisodicMemory) -> int:
-    """Give every episode without a representative one (e.g. after a crash). Returns how many were set."""
-    open_ids = {e.episode_id for e in mem._open_episodes.values()}
-    todo = [
-        r[0]
-        for r in mem.db.execute("SELECT id FROM episodes WHERE rep_keyframe_id IS NULL")
-        if r[0] not in open_ids
-    ]
-    with mem.transaction():
-        for ep in todo:
-            mem._set_representative(ep)
-    return len(todo)
 
 
 class RetentionWorker:

@@ -12,9 +12,9 @@ A batch is one ``BEGIN IMMEDIATE ... COMMIT`` transaction; ``add_keyframes`` ret
 after COMMIT returned, so a returned id is durable at the configured synchronous level (FULL by
 default: the WAL is fsynced at commit). The vector index is updated after the commit and saved every
 ``IndexConfig.save_every`` vectors and on close; after a crash the unsaved tail is re-added from SQLite
-on the next open. Consecutive keyframes of a session whose embeddings are near-duplicates (cosine >=
-``episode_threshold``, gap <= ``episode_max_gap_s``) are consolidated into one episode as they arrive;
-when an episode closes, its representative (the keyframe nearest the episode's mean) is stored.
+on the next open. When the index outgrows its kind it is retrained in a background thread while
+recording goes on (``indexing.py``). Near-duplicate consecutive keyframes are consolidated into
+episodes as they arrive (``episodes.py``).
 """
 
 from __future__ import annotations
@@ -27,13 +27,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
-from glasses_runtime.memory import queries, retention
+from glasses_runtime.memory import episodes, indexing, queries, retention
 from glasses_runtime.memory.codec import (
     EventIn,
     KeyframeIn,
@@ -43,6 +42,7 @@ from glasses_runtime.memory.codec import (
     unpack_many,
 )
 from glasses_runtime.memory.config import MemoryConfig
+from glasses_runtime.memory.episodes import EpisodeTracker
 from glasses_runtime.memory.errors import (
     CorruptMemoryError,
     EncryptionKeyError,
@@ -50,11 +50,13 @@ from glasses_runtime.memory.errors import (
     ReadOnlyError,
     WriterBusyError,
 )
+from glasses_runtime.memory.indexing import BackgroundBuild
 from glasses_runtime.memory.privacy import BlobCipher, derive_key, encode_thumbnail
 from glasses_runtime.memory.schema import connect, migrate, repair_hint
-from glasses_runtime.memory.vector_index import ModelIndex
+from glasses_runtime.memory.vector_index import ONLINE_THREADS, ModelIndex, last_keyframe_id, omp_threads
 
 F = TypeVar("F", bound=Callable[..., Any])
+_CLOSE_WAIT_S = 2.0  # close() waits this long for a cancelled background build to stop
 
 
 def guarded(fn: F, hold_lock: bool = True) -> F:
@@ -76,14 +78,6 @@ def guarded(fn: F, hold_lock: bool = True) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@dataclass
-class _OpenEpisode:
-    episode_id: int
-    model_ref: int
-    last_vec: np.ndarray  # float32 [D]
-    last_t_ns: int
-
-
 class EpisodicMemory:
     """Persistent episodic memory. Thread-safe: one lock serialises this object's transactions."""
 
@@ -99,7 +93,8 @@ class EpisodicMemory:
         self.models: dict[str, tuple[int, int]] = {}  # model hash -> (model_ref, dim)
         self.cipher: BlobCipher | None = None
         self.deletion_gen = 0
-        self._open_episodes: dict[int, _OpenEpisode] = {}
+        self.episodes = EpisodeTracker(cfg.episode_threshold, cfg.episode_max_gap_s)
+        self.builds: dict[int, BackgroundBuild] = {}  # model_ref -> index being rebuilt in the background
         self._lock_fd: int | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------------------
@@ -175,13 +170,21 @@ class EpisodicMemory:
         self.cipher = cipher
 
     def close(self, save_index: bool = True) -> None:
-        """Close open episodes, save the index (writer), release the connection and the writer lock."""
+        """Close open episodes, save the index (writer), release the connection and the writer lock.
+
+        A background index build still running is cancelled (the saved index stays valid; the next
+        writer retrains); close waits at most _CLOSE_WAIT_S for its thread to stop.
+        """
         with self.lock:
+            for build in self.builds.values():
+                build.cancel(_CLOSE_WAIT_S)
+            self.builds.clear()
             if self.conn is not None:
                 if not self.readonly and save_index:
                     with contextlib.suppress(sqlite3.DatabaseError):
-                        for sid in list(self._open_episodes):
-                            self._close_episode(sid)
+                        if self.episodes.open:
+                            with self.transaction() as db:
+                                self.episodes.close_all(db)
                         self.save_indexes()
                 self.conn.close()
                 self.conn = None
@@ -223,7 +226,7 @@ class EpisodicMemory:
 
     # ---- models and the index -------------------------------------------------------------------------
 
-    def _refresh_models(self) -> None:
+    def refresh_models(self) -> None:
         self.models = {
             h: (ref, dim) for ref, h, dim in self.db.execute("SELECT id, model_hash, dim FROM models")
         }
@@ -231,7 +234,7 @@ class EpisodicMemory:
     def model(self, model_id: str, dim: int | None = None) -> tuple[int, int]:
         """model hash -> (model_ref, dim) of a model this memory has recorded with; clear error otherwise."""
         if model_id not in self.models:
-            self._refresh_models()
+            self.refresh_models()
         if model_id not in self.models:
             known = ", ".join(f"{h[:12]}(dim {d})" for h, (_, d) in self.models.items()) or "none"
             raise ModelMismatchError(
@@ -261,62 +264,6 @@ class EpisodicMemory:
         self.models[model_id] = (int(cur.lastrowid), dim)
         return int(cur.lastrowid)
 
-    @guarded
-    def sync_indexes(self) -> None:
-        """Bring every model's index up to date with SQLite: load, catch up, or rebuild (see vector_index)."""
-        with self.lock:
-            gen = int(self.meta("deletion_gen", "0") or 0)
-            if gen != self.deletion_gen:
-                # Rows were deleted by another connection: reload from disk or rebuild.
-                self.indexes.clear()
-                self.deletion_gen = gen
-            row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'keyframes'").fetchone()
-            seq = int(row[0]) if row else 0
-            self._refresh_models()
-            for model_hash, (ref, dim) in self.models.items():
-                idx = self.indexes.get(ref)
-                if idx is None:
-                    idx, why = ModelIndex.load(self.index_dir, model_hash, dim, self.cfg.index, gen)
-                    if idx is None:
-                        idx = ModelIndex.build(self.db, ref, model_hash, dim, self.cfg.index, seq)
-                        self.index_report[model_hash] = f"rebuilt ({why})"
-                    else:
-                        self.index_report[model_hash] = "loaded"
-                    self.indexes[ref] = idx
-                if idx.synced_id < seq:
-                    before = idx.ntotal
-                    for ids, vecs in self._rows_after(ref, dim, idx.synced_id, seq):
-                        idx.add(ids, vecs)
-                    idx.synced_id = seq
-                    if idx.ntotal > before and self.index_report.get(model_hash) == "loaded":
-                        self.index_report[model_hash] = f"loaded, caught up {idx.ntotal - before}"
-                if not self.readonly:
-                    self._maintain(ref)
-
-    def _rows_after(self, ref: int, dim: int, after: int, upto: int):
-        from glasses_runtime.memory.vector_index import read_vectors
-
-        for ids, vecs in read_vectors(self.db, ref, dim, after):
-            keep = ids <= upto
-            yield ids[keep], vecs[keep]
-
-    def _maintain(self, ref: int) -> None:
-        idx = self.indexes[ref]
-        if idx.needs_rebuild():
-            seq = max(idx.synced_id, 0)
-            self.indexes[ref] = ModelIndex.build(self.db, ref, idx.model_hash, idx.dim, self.cfg.index, seq)
-            self.indexes[ref].save(self.index_dir, self.deletion_gen)
-        elif idx.unsaved >= self.cfg.index.save_every or (
-            idx.unsaved and not ModelIndex.paths(self.index_dir, idx.model_hash)[0].exists()
-        ):
-            idx.save(self.index_dir, self.deletion_gen)
-
-    def save_indexes(self) -> None:
-        with self.lock:
-            for idx in self.indexes.values():
-                if idx.unsaved or not ModelIndex.paths(self.index_dir, idx.model_hash)[0].exists():
-                    idx.save(self.index_dir, self.deletion_gen)
-
     # ---- recording ------------------------------------------------------------------------------------
 
     @guarded
@@ -330,7 +277,7 @@ class EpisodicMemory:
     @guarded
     def end_session(self, session_id: int) -> None:
         with self.transaction() as db:
-            self._close_episode(session_id)
+            self.episodes.close(db, session_id)
             db.execute("UPDATE sessions SET ended_ns = ? WHERE id = ?", (time.time_ns(), session_id))
 
     @property
@@ -350,135 +297,96 @@ class EpisodicMemory:
     def set_paused(path: str | Path, paused: bool, config: MemoryConfig | None = None) -> None:
         """Pause/resume from any process, without taking the writer slot (a recorder may hold it)."""
         cfg = config or MemoryConfig()
-        conn = connect(Path(path), readonly=False, synchronous=cfg.synchronous, busy_timeout_ms=cfg.busy_timeout_ms)
+        conn = connect(
+            Path(path), readonly=False, synchronous=cfg.synchronous, busy_timeout_ms=cfg.busy_timeout_ms
+        )
         try:
             migrate(conn, Path(path), readonly=True)
             conn.execute("UPDATE meta SET value = ? WHERE key = 'paused'", ("1" if paused else "0",))
         finally:
             conn.close()
 
-    def _prepare(self, kf: KeyframeIn, session_id: int, blob: bytes | None) -> tuple:
-        v = np.asarray(kf.embedding)
-        if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
-            raise ModelMismatchError(f"a keyframe embedding must be a finite float vector [D], got {v.shape}")
-        blob = blob if blob is not None else pack_embedding(normalise(v))
-        thumb, enc = None, None
-        if kf.image is not None:
-            thumb = encode_thumbnail(
-                kf.image, self.cfg.thumbnail_max_side, self.cfg.thumbnail_quality, self.cfg.blur_faces
-            )
-            if self.cipher is not None:
-                thumb, enc = self.cipher.encrypt(thumb, f"kf:{session_id}:{kf.t_ns}".encode()), 1
-        pose = tuple(float(p) for p in kf.pose) if kf.pose is not None else (None,) * 4
-        if len(pose) != 4:
-            raise ValueError(f"pose is (x, y, z, yaw), got {kf.pose}")
-        return blob, thumb, enc, pose
+    def _prepare(
+        self, batch: Sequence[KeyframeIn], session_id: int
+    ) -> tuple[list[bytes], list[np.ndarray], list]:
+        """Validate and encode a batch before the write lock: (embedding blobs, the stored vectors
+        float32 [D] as int8 round trips, (thumb, thumb_enc, pose) per keyframe)."""
+        embs = [np.asarray(kf.embedding, dtype=np.float32) for kf in batch]
+        for e in embs:
+            if e.ndim != 1 or e.size == 0:
+                raise ModelMismatchError(
+                    f"a keyframe embedding must be a float vector [D], got shape {e.shape}"
+                )
+        if len({e.shape for e in embs}) == 1:
+            x = np.stack(embs)
+            blobs = pack_many(normalise(x)) if np.isfinite(x).all() else []
+            vecs = list(unpack_many(blobs, x.shape[1])) if blobs else []
+        else:
+            blobs = [pack_embedding(normalise(e)) for e in embs if np.isfinite(e).all()]
+            vecs = [unpack_many([b], len(b) - 4)[0] for b in blobs]
+        if len(blobs) != len(batch):
+            raise ModelMismatchError("a keyframe embedding holds NaN or infinity; check the encoder output")
+        extra = []
+        for kf in batch:
+            thumb, enc = None, None
+            if kf.image is not None:
+                thumb = encode_thumbnail(
+                    kf.image, self.cfg.thumbnail_max_side, self.cfg.thumbnail_quality, self.cfg.blur_faces
+                )
+                if self.cipher is not None:
+                    thumb, enc = self.cipher.encrypt(thumb, f"kf:{session_id}:{kf.t_ns}".encode()), 1
+            pose = tuple(float(p) for p in kf.pose) if kf.pose is not None else (None,) * 4
+            if len(pose) != 4:
+                raise ValueError(f"pose is (x, y, z, yaw), got {kf.pose}")
+            extra.append((thumb, enc, pose))
+        return blobs, vecs, extra
 
     @guarded
     def add_keyframes(self, batch: Sequence[KeyframeIn], session_id: int) -> list[int]:
         """Record a batch in one transaction. Returns the keyframe ids once committed ([] while paused)."""
         if not batch:
             return []
-        # Thumbnails (face detection, JPEG) are made before the write lock is taken.
-        dims = {np.shape(kf.embedding) for kf in batch}
-        blobs = pack_many(normalise(np.stack([kf.embedding for kf in batch]))) if len(dims) == 1 and len(
-            next(iter(dims))) == 1 else [None] * len(batch)
-        prepared = [self._prepare(kf, session_id, b) for kf, b in zip(batch, blobs, strict=True)]
+        # Embeddings are encoded and thumbnails made (face detection, JPEG) before the write lock.
+        blobs, vecs, extra = self._prepare(batch, session_id)
+        t_ns = [int(kf.t_ns) for kf in batch]
         with self.transaction() as db:
             if self.meta("paused") == "1":
                 return []
-            rows, touched = [], {}
-            vecs = (
-                unpack_many([p[0] for p in prepared], len(prepared[0][0]) - 4)
-                if len({len(p[0]) for p in prepared}) == 1
-                else None
-            )
-            closing: list[int] = []
-            for i, (kf, (blob, thumb, enc, pose)) in enumerate(zip(batch, prepared, strict=True)):
-                dim = len(blob) - 4
-                ref = self._model_for_write(kf.model_id, dim)
-                vec = vecs[i] if vecs is not None else unpack_many([blob], dim)[0]
-                ep = self._episode_for(session_id, ref, vec, int(kf.t_ns), closing)
-                touched.setdefault(ep, []).append(int(kf.t_ns))
-                rows.append((session_id, ref, ep, int(kf.t_ns), blob, thumb, enc, *pose, kf.source or None))
+            refs = [
+                self._model_for_write(kf.model_id, len(b) - 4) for kf, b in zip(batch, blobs, strict=True)
+            ]
+            # Ids are assigned here, after the AUTOINCREMENT sequence: under BEGIN IMMEDIATE no other
+            # writer interleaves, and the sequence guarantees they were never used (or forgotten) before.
+            first = last_keyframe_id(db) + 1
+            ids = list(range(first, first + len(batch)))
+            plan = self.episodes.plan(db, session_id, first, refs, t_ns, vecs)
             db.executemany(
-                "INSERT INTO keyframes (session_id, model_ref, episode_id, t_ns, emb, thumb, thumb_enc, "
-                "pose_x, pose_y, pose_z, pose_yaw, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                "INSERT INTO keyframes (id, session_id, model_ref, episode_id, t_ns, emb, thumb, thumb_enc, "
+                "pose_x, pose_y, pose_z, pose_yaw, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (kid, session_id, ref, ep, t, blob, thumb, enc, *pose, kf.source or None)
+                    for kid, kf, ref, ep, t, blob, (thumb, enc, pose) in zip(
+                        ids, batch, refs, plan.episode_ids, t_ns, blobs, extra, strict=True
+                    )
+                ],
             )
-            last = int(db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'keyframes'").fetchone()[0])
-            # Under BEGIN IMMEDIATE no other writer interleaves, and AUTOINCREMENT ids are consecutive.
-            ids = list(range(last - len(rows) + 1, last + 1))
-            for ep, ts in touched.items():
-                db.execute(
-                    "UPDATE episodes SET n_keyframes = n_keyframes + ?, start_ns = min(start_ns, ?), "
-                    "end_ns = max(end_ns, ?) WHERE id = ?",
-                    (len(ts), min(ts), max(ts), ep),
-                )
-            for ep in closing:
-                self._set_representative(ep)
-        # Committed: from here on the ids are acknowledged. The index follows.
-        with self.lock:
-            by_ref: dict[int, list[int]] = {}
-            for i, r in enumerate(rows):
-                by_ref.setdefault(r[1], []).append(i)
+        # Committed: from here on the ids are acknowledged. The episode state and the index follow.
+        self.episodes.apply(plan)
+        by_ref: dict[int, list[int]] = {}
+        for i, ref in enumerate(refs):
+            by_ref.setdefault(ref, []).append(i)
+        with self.lock, omp_threads(ONLINE_THREADS):
             for ref, pos in by_ref.items():
-                dim = self.models_by_ref()[ref]
-                v = vecs[pos] if vecs is not None else unpack_many([rows[i][4] for i in pos], dim)
                 if ref not in self.indexes:
-                    self.indexes[ref] = ModelIndex(self._hash_of(ref), dim, self.cfg.index)
-                self.indexes[ref].add(np.asarray([ids[i] for i in pos], dtype=np.int64), v)
-                self._maintain(ref)
+                    self.indexes[ref] = ModelIndex(self._hash_of(ref), len(vecs[pos[0]]), self.cfg.index)
+                self.indexes[ref].add(
+                    np.asarray([ids[i] for i in pos], dtype=np.int64), np.stack([vecs[i] for i in pos])
+                )
+                indexing.maintain(self, ref)
         return ids
-
-    def models_by_ref(self) -> dict[int, int]:
-        return {ref: dim for ref, dim in self.models.values()}
 
     def _hash_of(self, ref: int) -> str:
         return next(h for h, (r, _) in self.models.items() if r == ref)
-
-    def _episode_for(self, session_id: int, ref: int, vec: np.ndarray, t_ns: int, closing: list[int]) -> int:
-        cur = self._open_episodes.get(session_id)
-        if (
-            cur is not None
-            and cur.model_ref == ref
-            and 0 <= t_ns - cur.last_t_ns <= self.cfg.episode_max_gap_s * 1e9
-            and float(vec @ cur.last_vec) >= self.cfg.episode_threshold
-        ):
-            cur.last_vec, cur.last_t_ns = vec, t_ns
-            return cur.episode_id
-        if cur is not None:
-            closing.append(cur.episode_id)
-        c = self.db.execute(
-            "INSERT INTO episodes (session_id, model_ref, start_ns, end_ns, n_keyframes) "
-            "VALUES (?, ?, ?, ?, 0)",
-            (session_id, ref, t_ns, t_ns),
-        )
-        self._open_episodes[session_id] = _OpenEpisode(int(c.lastrowid), ref, vec, t_ns)
-        return int(c.lastrowid)
-
-    def _close_episode(self, session_id: int) -> None:
-        cur = self._open_episodes.pop(session_id, None)
-        if cur is not None:
-            self._set_representative(cur.episode_id)
-
-    def _set_representative(self, episode_id: int) -> None:
-        """Store the episode's keyframe nearest to the mean of its embeddings (inside a transaction)."""
-        ep = self.db.execute(
-            "SELECT model_ref, start_ns, end_ns FROM episodes WHERE id = ?", (episode_id,)
-        ).fetchone()
-        if ep is None:
-            return
-        rows = self.db.execute(
-            "SELECT id, emb FROM keyframes WHERE model_ref = ? AND t_ns BETWEEN ? AND ? "
-            "AND episode_id = ? ORDER BY t_ns",
-            (*ep, episode_id),
-        ).fetchall()
-        if not rows:
-            return
-        vecs = unpack_many([r[1] for r in rows], len(rows[0][1]) - 4)
-        best = rows[int(np.argmax(vecs @ normalise(vecs.mean(axis=0))))][0]
-        self.db.execute("UPDATE episodes SET rep_keyframe_id = ? WHERE id = ?", (best, episode_id))
 
     @guarded
     def add_events(self, batch: Sequence[EventIn], session_id: int) -> list[int]:
@@ -538,7 +446,11 @@ class EpisodicMemory:
             return self.cipher.decrypt(row[2], f"kf:{row[0]}:{row[1]}".encode())
         return bytes(row[2])
 
-    # ---- queries, retention, privacy (implemented in their own modules) -------------------------------
+    # ---- index upkeep, queries, retention, episodes (implemented in their own modules) -----------------
+
+    sync_indexes = guarded(indexing.sync_indexes)
+    wait_for_index = guarded(indexing.wait_for_index, hold_lock=False)
+    save_indexes = guarded(indexing.save_indexes)
 
     search = guarded(queries.search)
     last_seen = guarded(queries.last_seen)
@@ -548,4 +460,4 @@ class EpisodicMemory:
     stats = guarded(queries.stats)
     forget = guarded(retention.forget)
     apply_retention = guarded(retention.apply_retention, hold_lock=False)
-    consolidate = guarded(retention.consolidate)
+    consolidate = guarded(episodes.consolidate)

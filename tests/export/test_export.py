@@ -99,7 +99,7 @@ def test_verify_fp32_and_int8(fp32_pte, int8_pte, bikes_frames):
     )
     assert q["passed"] and q["cosine_mean"] > 0.95
     strict = runner.invoke(
-        app, ["verify", int8_pte["pte"], "--images", str(bikes_frames), "--threshold", "0.99999"]
+        app, ["verify", int8_pte["pte"], "--images", str(bikes_frames), "--threshold", "0.999999"]
     )
     assert strict.exit_code == 1 and "disagrees with eager" in strict.output
 

@@ -13,8 +13,9 @@ MODEL = "a" * 64
 DIM = 32
 
 
-def clustered(n: int, n_clusters: int, dim: int = DIM, noise: float = 0.15, seed: int = 0
-              ) -> tuple[np.ndarray, np.ndarray]:
+def clustered(
+    n: int, n_clusters: int, dim: int = DIM, noise: float = 0.15, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """-> (vectors float32 [n, dim], centers float32 [n_clusters, dim]); vector i belongs to cluster
     i * n_clusters // n, so consecutive vectors form runs (episodes)."""
     rng = np.random.default_rng(seed)
@@ -25,12 +26,25 @@ def clustered(n: int, n_clusters: int, dim: int = DIM, noise: float = 0.15, seed
     return x / np.linalg.norm(x, axis=1, keepdims=True), centers
 
 
-def record(mem: EpisodicMemory, vecs: np.ndarray, session: int, t0_ns: int = 0, step_ns: int = 100_000_000,
-           batch: int = 64, model: str = MODEL, **kw) -> list[int]:
+def record(
+    mem: EpisodicMemory,
+    vecs: np.ndarray,
+    session: int,
+    t0_ns: int = 0,
+    step_ns: int = 100_000_000,
+    batch: int = 64,
+    model: str = MODEL,
+    **kw,
+) -> list[int]:
     ids: list[int] = []
     for i in range(0, len(vecs), batch):
-        ids += mem.add_keyframes([KeyframeIn(t0_ns + (i + j) * step_ns, v, model, **kw)
-                                  for j, v in enumerate(vecs[i:i + batch])], session)
+        ids += mem.add_keyframes(
+            [
+                KeyframeIn(t0_ns + (i + j) * step_ns, v, model, **kw)
+                for j, v in enumerate(vecs[i : i + batch])
+            ],
+            session,
+        )
     return ids
 
 
@@ -42,4 +56,6 @@ def db(tmp_path: Path) -> Path:
 @pytest.fixture
 def small_cfg() -> MemoryConfig:
     """Switches to the IVF index at 1000 vectors so tests reach the approximate path quickly."""
-    return MemoryConfig(synchronous="NORMAL", blur_faces=False, index=IndexConfig(flat_below=1000, save_every=500))
+    return MemoryConfig(
+        synchronous="NORMAL", blur_faces=False, index=IndexConfig(flat_below=1000, save_every=500)
+    )

@@ -35,8 +35,13 @@ def test_forget_removes_bytes(db, how):
     cfg = MemoryConfig(blur_faces=False)
     with EpisodicMemory.open(db, cfg) as mem:
         sid = mem.start_session("camera")
-        ids = mem.add_keyframes([KeyframeIn(i * 10**9, v, MODEL, image=_image(i), source="SRC-SECRET" if i < 30
-                                            else "camera") for i, v in enumerate(vecs)], sid)
+        ids = mem.add_keyframes(
+            [
+                KeyframeIn(i * 10**9, v, MODEL, image=_image(i), source="SRC-SECRET" if i < 30 else "camera")
+                for i, v in enumerate(vecs)
+            ],
+            sid,
+        )
         mem.add_events([EventIn(5 * 10**9, "speech", "my pin is 4711-SECRET")], sid)
         # Take bytes from the entropy-coded data, unique per image (JPEG headers are shared).
         secret_thumbs = [mem.thumbnail(k)[-200:-160] for k in ids[:30]]
@@ -50,7 +55,9 @@ def test_forget_removes_bytes(db, how):
             rep = mem.forget(episode_id=mem.timeline(0, 0)[0][0].episode_id)
         else:
             rep = mem.forget(everything=True)
-        assert rep["keyframes"] == (60 if how == "everything" else 30) and rep["events"] == 1 and rep["purged"]
+        assert (
+            rep["keyframes"] == (60 if how == "everything" else 30) and rep["events"] == 1 and rep["purged"]
+        )
         raw = _all_bytes(db)
     raw += _all_bytes(db)  # and after close
     assert b"4711-SECRET" not in raw and b"SRC-SECRET" not in raw
@@ -68,8 +75,11 @@ def test_retention_by_age_and_count_while_recording(db):
         record(mem, vecs[:200], sid, step_ns=10**9)  # t = 0..199 s
         worker = RetentionWorker(mem, RetentionPolicy(max_age_s=100.0, batch=20), interval_s=0.01).start()
         writer_ids: list[int] = []
-        t = threading.Thread(target=lambda: writer_ids.extend(record(mem, vecs[200:], sid, t0_ns=200 * 10**9,
-                                                                      step_ns=10**9, batch=10)))
+        t = threading.Thread(
+            target=lambda: writer_ids.extend(
+                record(mem, vecs[200:], sid, t0_ns=200 * 10**9, step_ns=10**9, batch=10)
+            )
+        )
         t.start()
         t.join(60)
         worker.stop()

@@ -33,7 +33,7 @@ def test_faces_are_blurred_and_the_rest_kept():
     assert 340 <= x + w / 2 <= 440 and y + h / 2 <= 80  # on the real face, not elsewhere
     out, n = blur_faces(rgb)
     assert n == len(boxes)
-    face_before, face_after = rgb[y:y + h, x:x + w].astype(float), out[y:y + h, x:x + w].astype(float)
+    face_before, face_after = rgb[y : y + h, x : x + w].astype(float), out[y : y + h, x : x + w].astype(float)
     # Detail (high-frequency energy) inside the face box is gone; far from any face nothing changed.
     assert cv2.Laplacian(face_after, cv2.CV_64F).var() < 0.2 * cv2.Laplacian(face_before, cv2.CV_64F).var()
     assert np.array_equal(out[200:, :200], rgb[200:, :200])
@@ -48,9 +48,11 @@ def test_stored_thumbnail_is_blurred(db):
         kid = mem.add_keyframes([KeyframeIn(1, vec[0], MODEL, image=rgb)], mem.start_session("camera"))[0]
         thumb = decode_thumbnail(mem.thumbnail(kid))
     assert thumb.shape == rgb.shape
-    face = thumb[y:y + h, x:x + w].astype(float)
-    assert cv2.Laplacian(face, cv2.CV_64F).var() < 0.2 * cv2.Laplacian(rgb[y:y + h, x:x + w].astype(float),
-                                                                        cv2.CV_64F).var()
+    face = thumb[y : y + h, x : x + w].astype(float)
+    assert (
+        cv2.Laplacian(face, cv2.CV_64F).var()
+        < 0.2 * cv2.Laplacian(rgb[y : y + h, x : x + w].astype(float), cv2.CV_64F).var()
+    )
 
 
 def test_encrypted_thumbnails(db, tmp_path):

@@ -19,8 +19,12 @@ HERE = Path(__file__).resolve().parent
 
 
 def test_sigkill_mid_stream_loses_nothing_acknowledged(db):
-    proc = subprocess.Popen([sys.executable, str(HERE / "writer_proc.py"), str(db), MODEL],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "writer_proc.py"), str(db), MODEL],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     acked: list[int] = []
     try:
         while len(acked) < 1800:  # past the flat->IVF switch and an index save, then mid-stream

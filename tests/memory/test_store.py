@@ -129,8 +129,10 @@ def test_one_writer_many_readers_across_processes(db):
         record(mem, vecs[50:], sid)  # written after the reader opened: it must see them
         assert {m.keyframe_id for m in reader.search(centers[1], MODEL, k=10)} <= set(range(51, 101))
         reader.close()
-        code = (f"from glasses_runtime.memory import EpisodicMemory;import numpy as np;"
-                f"m=EpisodicMemory.open({str(db)!r}, readonly=True);print(m.stats()['keyframes'])")
+        code = (
+            f"from glasses_runtime.memory import EpisodicMemory;import numpy as np;"
+            f"m=EpisodicMemory.open({str(db)!r}, readonly=True);print(m.stats()['keyframes'])"
+        )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         assert out.stdout.strip() == "100"
     finally:

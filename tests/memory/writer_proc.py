@@ -11,8 +11,9 @@ from glasses_runtime.memory import EpisodicMemory, IndexConfig, KeyframeIn, Memo
 if __name__ == "__main__":
     db, model = sys.argv[1], sys.argv[2]
     rng = np.random.default_rng(0)
-    mem = EpisodicMemory.open(db, MemoryConfig(index=IndexConfig(flat_below=1000, save_every=700),
-                                               blur_faces=False))
+    mem = EpisodicMemory.open(
+        db, MemoryConfig(index=IndexConfig(flat_below=1000, save_every=700), blur_faces=False)
+    )
     sid = mem.start_session("camera")
     t = 0
     while True:
