@@ -1,0 +1,158 @@
+"""Image encoders for the runtime, chosen by the model file: ``.pte`` + manifest, or an eager checkpoint.
+
+    enc = load_encoder("models/encoder_vit_pico_int8_xnnpack.pte", threads=2)
+    z = enc.encode(enc.preprocess(rgb))    # RGB uint8 [H, W, 3] -> input [1, 3, S, S] -> float32 [D], unit norm
+    enc.model_id                           # sha256 of the model file: memory keeps vectors per model
+
+``.pte``: ``PteEngine`` checks the manifest (hash, shapes) before loading; preprocessing follows the
+manifest's ``normalization`` (size, resize rule, mean/std). ``.safetensors``: the eager PyTorch
+fallback (model definition + checkpoint loading only, no training code), preprocessed the way the
+exporter writes into manifests. Preprocess and encode are separate calls so the runtime can time
+each stage.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from edge_models.preprocess import resize_center_crop
+from glasses_runtime.engines.pte import ModelFileError, PteEngine
+
+RESIZE_RULES = ("short_side_then_center_crop",)
+
+
+class Encoder(Protocol):
+    model_id: str
+    dim: int
+    size: int
+    kind: str  # "pte" | "eager"
+
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        """RGB uint8 [H, W, 3] -> float32 [1, 3, S, S] normalised."""
+        ...
+
+    def encode(self, x: torch.Tensor) -> np.ndarray:
+        """float32 [1, 3, S, S] -> float32 [D], L2-normalised."""
+        ...
+
+
+def _normalise_image(rgb: np.ndarray, size: int, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ModelFileError(f"expected an RGB uint8 image [H, W, 3], got {rgb.dtype} {rgb.shape}")
+    crop = resize_center_crop(rgb, size).astype(np.float32) * (1.0 / 255.0)
+    x = (crop - mean) / std  # [S, S, 3]
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32).reshape(-1)
+    return v / max(float(np.linalg.norm(v)), 1e-12)
+
+
+class PteEncoder:
+    """An encoder ``.pte`` run by ExecuTorch, preprocessed exactly as its manifest says."""
+
+    kind = "pte"
+
+    def __init__(self, path: str | Path, threads: int = 2) -> None:
+        self.engine = PteEngine(path, threads=threads)
+        m = self.engine.manifest
+        if m.kind != "encoder":
+            raise ModelFileError(
+                f"{path} is a '{m.kind}' model; the runtime needs an encoder .pte for --model"
+            )
+        norm = m.normalization or {}
+        shape = m.inputs[0].shape
+        if len(shape) != 4 or shape[0] != 1 or shape[1] != 3 or shape[2] != shape[3]:
+            raise ModelFileError(
+                f"{path}: encoder input must be [1, 3, S, S], manifest says {shape}; re-export it"
+            )
+        if norm.get("resize", RESIZE_RULES[0]) not in RESIZE_RULES:
+            raise ModelFileError(
+                f"{path}: unknown resize rule {norm.get('resize')!r}; this runtime knows {RESIZE_RULES}"
+            )
+        self.size = int(shape[2])
+        if int(norm.get("size", self.size)) != self.size:
+            raise ModelFileError(
+                f"{path}: manifest size {norm.get('size')} != input shape {shape}; re-export it"
+            )
+        self.mean = np.asarray(norm.get("mean", (0.0, 0.0, 0.0)), dtype=np.float32)
+        self.std = np.asarray(norm.get("std", (1.0, 1.0, 1.0)), dtype=np.float32)
+        self.dim = int(m.embedding_dim or m.outputs[0].shape[-1])
+        self.model_id = m.pte_sha256
+
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        return _normalise_image(rgb, self.size, self.mean, self.std)
+
+    def encode(self, x: torch.Tensor) -> np.ndarray:
+        return _unit(self.engine.run(x).numpy())
+
+
+class EagerEncoder:
+    """The PyTorch fallback: an encoder safetensors checkpoint run eagerly on the CPU (inference mode)."""
+
+    kind = "eager"
+
+    def __init__(self, path: str | Path, threads: int = 2) -> None:
+        from edge_models.checkpoint import file_sha256, load_encoder
+        from edge_models.errors import CheckpointError
+        from edge_models.preprocess import IMAGENET_MEAN, IMAGENET_STD
+
+        try:
+            self.model = load_encoder(path).inference_copy().eval()
+        except CheckpointError as e:
+            raise ModelFileError(str(e)) from None
+        if threads > 0:
+            torch.set_num_threads(threads)
+        self.size = int(self.model.config.img_size)
+        self.dim = int(self.model.config.width)
+        self.mean = np.asarray(IMAGENET_MEAN, dtype=np.float32)
+        self.std = np.asarray(IMAGENET_STD, dtype=np.float32)
+        self.model_id = file_sha256(path)
+
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        return _normalise_image(rgb, self.size, self.mean, self.std)
+
+    def encode(self, x: torch.Tensor) -> np.ndarray:
+        with torch.inference_mode():
+            return _unit(self.model.embed(x)[1].numpy())
+
+
+class SlowEncoder:
+    """Wraps an encoder and adds a fixed delay per encode: a stand-in for a slower device in flow-control tests
+    and benchmarks (the embeddings are the wrapped encoder's, unchanged)."""
+
+    def __init__(self, inner: Encoder, delay_s: float) -> None:
+        self.inner, self.delay_s = inner, delay_s
+        self.model_id, self.dim, self.size, self.kind = inner.model_id, inner.dim, inner.size, inner.kind
+
+    def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
+        return self.inner.preprocess(rgb)
+
+    def encode(self, x: torch.Tensor) -> np.ndarray:
+        time.sleep(self.delay_s)
+        return self.inner.encode(x)
+
+
+# Explicit registry: model file suffix -> engine.
+ENGINES: dict[str, Callable[..., Encoder]] = {".pte": PteEncoder, ".safetensors": EagerEncoder}
+
+
+def load_encoder(path: str | Path, threads: int = 2) -> Encoder:
+    """Pick the engine by file suffix; ModelFileError for a missing or unsupported file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"model file not found: {path}")
+    factory = ENGINES.get(path.suffix)
+    if factory is None:
+        raise ModelFileError(
+            f"unsupported model file {path.name}: use an encoder .pte exported by 'glasses-export lower' "
+            "(with its .manifest.json) or an encoder .safetensors checkpoint"
+        )
+    return factory(path, threads=threads)
