@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := libportaudio2 libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglu1-mesa
+APT_PACKAGES := libportaudio2 libegl1 libegl-mesa0 libgl1-mesa-dri libgl1 libglu1-mesa libtk8.6 xvfb x11-apps
 
-.PHONY: setup apt test test-slow demo bench models lint clean
+.PHONY: setup apt test test-slow demo bench bench-memory-1m models lint clean
 
 setup: apt $(STAMP)
 
@@ -36,8 +36,15 @@ models: setup
 	mkdir -p edge_models/weights
 	cp runs/vit_pico/encoder.safetensors edge_models/weights/vit_pico.safetensors
 
+# Benchmarks measure (ratios within one run) and write JSON to benchmarks/results/; run one at a time.
 bench: setup
 	$(PY) benchmarks/bench_encoder.py --out benchmarks/results
+	$(PY) benchmarks/bench_memory.py --sizes 10000 100000
+	$(PY) benchmarks/bench_runtime.py --seconds 10
+
+# The memory at the issue's scale (1M keyframes; several minutes).
+bench-memory-1m: setup
+	$(PY) benchmarks/bench_memory.py --sizes 10000 100000 1000000
 
 lint: setup
 	$(PY) -m ruff check .

@@ -1,10 +1,25 @@
 """`glasses-sim`: the desktop pretends to be the glasses.
 
 glasses-sim --help
+glasses-sim webcam [--camera 0]                          # a window with the HUD; keys e q g p m, Esc
+glasses-sim video tests/assets/bikes.mp4 --headless --record out.mp4 --report out/ --keys "e@40:bike,q@56"
+glasses-sim world                                         # WASD walks the wearer through the apartment
 glasses-sim version
+
+Each command is a thin wrapper over ``simulator.app.Session``. Errors print one line on stderr and
+exit 1; ``--json`` prints the session summary as one JSON object on stdout.
 """
 
 from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +32,55 @@ app = typer.Typer(
     add_completion=False,
 )
 
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "edge_models" / "weights" / "vit_pico.safetensors"
+
+Model = Annotated[
+    Path, typer.Option("--model", help="Encoder: a .pte with its manifest, or a .safetensors checkpoint.")
+]
+Memory = Annotated[
+    Path | None,
+    typer.Option(
+        "--memory", help="Episodic memory file to record into (default: a temporary one, deleted at the end)."
+    ),
+]
+Headless = Annotated[bool, typer.Option("--headless", help="No window (automatic when DISPLAY is not set).")]
+Record = Annotated[Path | None, typer.Option("--record", help="Write the HUD video to this .mp4 (mp4v).")]
+Report = Annotated[
+    Path | None,
+    typer.Option("--report", help="Write report.json and a self-contained report.html into this folder."),
+]
+MaxFrames = Annotated[int | None, typer.Option("--max-frames", min=1, help="Stop after this many frames.")]
+Keys = Annotated[
+    str | None,
+    typer.Option(
+        "--keys", help="Scripted keys KEY@FRAME[:NAME], comma-separated, e.g. 'e@10:mug,q@40,esc@90'."
+    ),
+]
+Audio = Annotated[
+    Path | None,
+    typer.Option("--audio", help="A 16 kHz mono WAV to run through the VAD (audio level + speech)."),
+]
+Mic = Annotated[bool, typer.Option("--mic", help="Listen to the default microphone (level + speech events).")]
+Threads = Annotated[int, typer.Option("--threads", min=1, help="CPU threads for inference.")]
+Json = Annotated[bool, typer.Option("--json", help="Print the session summary as one JSON object.")]
+
+
+@dataclass(frozen=True)
+class Common:
+    """The options every session command shares."""
+
+    model: Path
+    memory: Path | None
+    headless: bool
+    record: Path | None
+    report: Path | None
+    max_frames: int | None
+    keys: str | None
+    audio: Path | None
+    mic: bool
+    threads: int
+    json_out: bool
+
 
 @app.callback()
 def _root() -> None:
@@ -27,3 +91,231 @@ def _root() -> None:
 def version() -> None:
     """Print the package version."""
     typer.echo(__version__)
+
+
+@app.command()
+def webcam(
+    camera: Annotated[int, typer.Option("--camera", min=0, help="Camera index (OpenCV).")] = 0,
+    model: Model = DEFAULT_MODEL,
+    memory: Memory = None,
+    headless: Headless = False,
+    record: Record = None,
+    report: Report = None,
+    max_frames: MaxFrames = None,
+    keys: Keys = None,
+    audio: Audio = None,
+    mic: Mic = False,
+    threads: Threads = 2,
+    json_out: Json = False,
+) -> None:
+    """A webcam through the runtime (LIVE_STREAM: the newest frame wins) with the glasses HUD."""
+
+    def source():
+        from glasses_runtime.sources import CameraConfig, OpenCVCamera
+
+        return OpenCVCamera(CameraConfig(device=camera)).connect()
+
+    _run(
+        source,
+        Common(model, memory, headless, record, report, max_frames, keys, audio, mic, threads, json_out),
+        live=True,
+        record_fps=30.0,
+        pace_fps=None,
+    )
+
+
+@app.command()
+def video(
+    file: Annotated[Path, typer.Argument(help="A video file (anything FFmpeg reads).")],
+    model: Model = DEFAULT_MODEL,
+    memory: Memory = None,
+    headless: Headless = False,
+    record: Record = None,
+    report: Report = None,
+    max_frames: MaxFrames = None,
+    keys: Keys = None,
+    audio: Audio = None,
+    mic: Mic = False,
+    threads: Threads = 2,
+    live: Annotated[
+        bool, typer.Option("--live", help="LIVE_STREAM (paced like a camera; slow encoders drop frames).")
+    ] = False,
+    json_out: Json = False,
+) -> None:
+    """A video file through the runtime with the HUD.
+
+    In a window it plays at its own frame rate; headless it runs as fast as it decodes (every frame, unless --live)."""
+    from glasses_runtime.sources import VideoFile, VideoFileConfig
+
+    windowed = not _is_headless(headless)
+    holder: dict = {}
+
+    def source():
+        holder["src"] = VideoFile(VideoFileConfig(file, realtime=windowed or live))
+        return holder["src"]
+
+    _run(
+        source,
+        Common(model, memory, headless, record, report, max_frames, keys, audio, mic, threads, json_out),
+        live=live,
+        record_fps=lambda: holder["src"].fps,
+        pace_fps=None,
+    )
+
+
+@app.command()
+def world(
+    model: Model = DEFAULT_MODEL,
+    memory: Memory = None,
+    headless: Headless = False,
+    record: Record = None,
+    report: Report = None,
+    max_frames: MaxFrames = None,
+    keys: Keys = None,
+    audio: Audio = None,
+    mic: Mic = False,
+    threads: Threads = 2,
+    seed: Annotated[int, typer.Option("--seed", help="World seed (floor plan, objects, start).")] = 0,
+    rows: Annotated[int, typer.Option("--rows", help="Rooms along z.")] = 2,
+    cols: Annotated[int, typer.Option("--cols", help="Rooms along x.")] = 2,
+    size: Annotated[int, typer.Option("--size", help="Camera frame side in pixels.")] = 96,
+    autopilot: Annotated[
+        str | None,
+        typer.Option(
+            "--autopilot",
+            help="Walk on its own when no key is pressed: random | waypoint | none "
+            "(default: none in a window, random headless).",
+        ),
+    ] = None,
+    fps: Annotated[float, typer.Option("--fps", min=0.5, help="Frames per second in a window.")] = 10.0,
+    json_out: Json = False,
+) -> None:
+    """The 3D apartment in closed loop: WASD walk the wearer (w forward, s back, a/d turn).
+
+    Planner guidance is not wired into glasses-sim yet (the planner lands separately): `g` stores the goal and the HUD shows it; there is no --planner option until then."""
+    from simulator.world import WorldConfig
+
+    windowed = not _is_headless(headless)
+    pilot = autopilot if autopilot is not None else ("none" if windowed else "random")
+    if pilot not in ("none", "random", "waypoint"):
+        _fail(f"--autopilot must be random, waypoint or none, got {pilot!r}")
+    try:
+        cfg = WorldConfig(rows=rows, cols=cols, size=size, max_steps=1_000_000)
+    except ValueError as e:
+        _fail(str(e))
+
+    def source():
+        from simulator.inputs import SteerableWorld
+
+        return SteerableWorld(cfg, seed=seed, policy=None if pilot == "none" else pilot)
+
+    _run(
+        source,
+        Common(model, memory, headless, record, report, max_frames, keys, audio, mic, threads, json_out),
+        live=False,
+        record_fps=fps,
+        pace_fps=fps if windowed else None,
+    )
+
+
+# ---- shared plumbing ------------------------------------------------------------------------------------
+
+
+def _is_headless(flag: bool) -> bool:
+    from simulator.display import display_available
+
+    return flag or not display_available()
+
+
+def _fail(msg: str) -> None:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(1)
+
+
+def _run(
+    make_source: Callable[[], Any],
+    opts: Common,
+    *,
+    live: bool,
+    record_fps: float | Callable[[], float],
+    pace_fps: float | None,
+) -> None:
+    """Build the session from the command's options, run it, print the summary; errors -> one line, exit 1."""
+    from glasses_runtime.audio import AudioFileError, AudioUnavailableError, MicrophoneSource, WavSource
+    from glasses_runtime.engines.pte import ModelFileError
+    from glasses_runtime.memory import MemoryStoreError
+    from glasses_runtime.sources import SourceError
+    from simulator.app import Session, SessionConfig
+    from simulator.display import TkWindow
+    from simulator.errors import SimulatorError
+    from simulator.keys import KeyQueue, KeyScript
+    from simulator.world import WorldError
+
+    headless = _is_headless(opts.headless)
+    stop = threading.Event()
+    display = source = None
+    try:
+        script = KeyScript.parse(opts.keys)
+        source = make_source()
+        cfg = SessionConfig(
+            model=opts.model,
+            memory=opts.memory,
+            live=live,
+            record=opts.record,
+            report=opts.report,
+            max_frames=opts.max_frames,
+            keys=script,
+            threads=opts.threads,
+            record_fps=record_fps() if callable(record_fps) else record_fps,
+            pace_fps=pace_fps,
+        )
+        audio = None
+        if opts.audio is not None:
+            audio = WavSource(opts.audio, realtime=not headless or live)
+        elif opts.mic:
+            try:
+                audio = MicrophoneSource()
+            except AudioUnavailableError as e:
+                typer.echo(f"{e}; running video-only", err=True)
+        keys = KeyQueue()
+        if not headless:
+            display = TkWindow("glasses-sim", keys)
+        # Ctrl-C / SIGTERM end the loop cleanly (memory flushed, video and report written).
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            summary = Session(cfg, source, keys=keys, display=display, audio=audio, stop=stop).run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    except (
+        SimulatorError,
+        SourceError,
+        ModelFileError,
+        MemoryStoreError,
+        WorldError,
+        AudioFileError,
+        ValueError,
+    ) as e:
+        if display is not None:
+            display.close()
+        if source is not None:
+            source.close()
+        _fail(str(e))
+        return
+    if opts.json_out:
+        typer.echo(json.dumps(summary, default=str))
+    else:
+        lat = summary["latency_ms"]["p50"]
+        typer.echo(
+            f"{summary['frames_shown']} frames, {summary['keyframes']} keyframes, {summary['events']} events, "
+            f"{summary['fps']} fps, p50 {lat} ms, stopped by {summary['stopped_by']}"
+            + (f", video {summary['record']}" if summary["record"] else "")
+            + (f", report {summary['report']['html']}" if "report" in summary else "")
+        )
+    if summary.get("error"):
+        typer.echo(f"error: {summary['error']}", err=True)
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
