@@ -13,11 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.errors import ExportError
 from export.onnx_export import export_onnx, ort_session
 from export.spec import spec_from_checkpoint
-from export.verify import reference_checkpoint
-from glasses_runtime.engines.pte import ModelFileError, PteEngine
+from export.verify import open_engine, reference_checkpoint
 
 
 def _time(fn, runs: int, warmup: int) -> dict:
@@ -40,10 +38,7 @@ def bench_pte(
     baselines: bool = True,
 ) -> dict:
     pte = Path(pte)
-    try:
-        engine = PteEngine(pte, threads=threads)
-    except ModelFileError as e:
-        raise ExportError(str(e)) from None
+    engine = open_engine(pte, threads)
     m = engine.manifest
     x = torch.rand(*m.inputs[0].shape)
     result: dict = {

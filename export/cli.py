@@ -81,7 +81,9 @@ def lower_cmd(
     num_calib: Annotated[
         int, typer.Option(help="Calibration images to use (the next 16 are held out).")
     ] = 32,
-    scope: Annotated[str, typer.Option(help="int8 scope: matmul (linear+conv) or all (also add/mul).")] = "matmul",
+    scope: Annotated[
+        str, typer.Option(help="int8 scope: matmul (linear+conv) or all (also add/mul).")
+    ] = "matmul",
     img_size: Annotated[int | None, typer.Option(help="Input size; default: the checkpoint's.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder for the .pte and its manifest.")] = Path("models"),
     as_json: JsonOpt = False,

@@ -31,6 +31,14 @@ def reference_checkpoint(pte: Path, manifest, override: str | Path | None) -> Pa
     return ckpt
 
 
+def open_engine(pte: Path, threads: int) -> PteEngine:
+    """The .pte checked against its manifest, with runtime errors turned into ExportError."""
+    try:
+        return PteEngine(pte, threads=threads)
+    except ModelFileError as e:
+        raise ExportError(str(e)) from None
+
+
 def verify_pte(
     pte: str | Path,
     images: str | Path,
@@ -40,10 +48,7 @@ def verify_pte(
     threads: int = 2,
 ) -> dict:
     pte = Path(pte)
-    try:
-        engine = PteEngine(pte, threads=threads)
-    except ModelFileError as e:
-        raise ExportError(str(e)) from None
+    engine = open_engine(pte, threads)
     m = engine.manifest
     ckpt = reference_checkpoint(pte, m, checkpoint)
     size = m.inputs[0].shape[-1]

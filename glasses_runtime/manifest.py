@@ -11,10 +11,11 @@ shapes do not match.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from edge_models.checkpoint import file_sha256
 
 MANIFEST_FORMAT = "glasses-manifest/1"
 KINDS = ("encoder", "predictor", "world_model")
@@ -91,11 +92,8 @@ def manifest_path(pte: str | Path) -> Path:
 
 
 def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """sha256 of a file's bytes (the same digest the checkpoints use)."""
+    return file_sha256(path)
 
 
 def write_manifest(manifest: Manifest, pte: str | Path) -> Path:
