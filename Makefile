@@ -28,6 +28,9 @@ test-slow: setup
 
 demo: setup
 	$(PY) -m edge_models.embed tests/assets/bikes.mp4 --reference-cuts 30,76,137,187,242
+	mkdir -p runs/demo
+	$(VENV)/bin/glasses-sim video tests/assets/bikes.mp4 --headless --max-frames 120 \
+		--keys "e@40:bike,m@60,q@110" --record runs/demo/hud.mp4 --report runs/demo
 
 # The bundled default encoder: reproducible from the repo's own pipeline and data (deterministic on CPU).
 models: setup
