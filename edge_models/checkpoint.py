@@ -13,7 +13,6 @@ checkpoint under the final name.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -23,17 +22,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from edge_models.errors import CheckpointError, ConfigError
+from edge_models.hashing import file_sha256  # noqa: F401  (re-exported: checkpoint users hash files)
 from edge_models.models.vit import EncoderConfig, VisionTransformer
 
 FORMAT = "glasses-ckpt/1"
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path) -> None:

@@ -7,6 +7,8 @@ exported model's manifest so the runtime preprocesses exactly as training did.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import cv2
 import numpy as np
 import torch
@@ -26,13 +28,24 @@ def resize_center_crop(rgb: np.ndarray, size: int) -> np.ndarray:
     return resized[top : top + size, left : left + size]
 
 
+@lru_cache(maxsize=8)
+def _affine(mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cached [3, 1, 1] mean and std tensors: built once, not per frame."""
+    return torch.tensor(mean).view(3, 1, 1), torch.tensor(std).view(3, 1, 1)
+
+
 def normalize(rgb: np.ndarray, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
-    """RGB uint8 [..., H, W, 3] -> float32 [..., 3, H, W] normalised."""
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).float().div_(255.0)
-    x = (x - torch.tensor(mean)) / torch.tensor(std)
-    return x.movedim(-1, -3).contiguous()
+    """RGB uint8 [..., H, W, 3] -> float32 [..., 3, H, W] normalised.
+
+    One float copy straight into channel-first layout, then in-place arithmetic (the same ops in
+    the same order as x / 255, - mean, / std, so the values are bit-identical to the obvious form).
+    """
+    m, s = _affine(tuple(float(v) for v in mean), tuple(float(v) for v in std))
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).movedim(-1, -3)
+    x = x.to(torch.float32, memory_format=torch.contiguous_format)
+    return x.div_(255.0).sub_(m).div_(s)
 
 
-def to_model_input(rgb: np.ndarray, size: int) -> torch.Tensor:
+def to_model_input(rgb: np.ndarray, size: int, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> torch.Tensor:
     """One RGB uint8 frame -> [1, 3, size, size] float32, ready for the encoder."""
-    return normalize(resize_center_crop(rgb, size)).unsqueeze(0)
+    return normalize(resize_center_crop(rgb, size), mean, std).unsqueeze(0)

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from edge_models.checkpoint import file_sha256
 from export.errors import ExportError
-from glasses_runtime.manifest import ManifestError, load_manifest, sha256_file
+from glasses_runtime.manifest import ManifestError, load_manifest
 
 
 def inspect_pte(path: str | Path) -> dict:
@@ -51,7 +52,7 @@ def inspect_pte(path: str | Path) -> dict:
             entry["inputs"] = [_tensor(meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
             entry["outputs"] = [_tensor(meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]
         methods.append(entry)
-    report = {"file": str(path), "size_bytes": len(data), "sha256": sha256_file(path), "methods": methods}
+    report = {"file": str(path), "size_bytes": len(data), "sha256": file_sha256(path), "methods": methods}
     try:
         m = load_manifest(path)
         report["manifest"] = {

@@ -12,13 +12,14 @@ from pathlib import Path
 
 import torch
 
+from edge_models.checkpoint import file_sha256
 from export.backends import BACKENDS, lower
 from export.calibration import load_images
 from export.errors import ExportError
 from export.quantize import MODES, fidelity, quantize
 from export.spec import ExportSpec, spec_from_checkpoint
 from glasses_runtime import __version__
-from glasses_runtime.manifest import Manifest, TensorSpec, sha256_file, write_manifest
+from glasses_runtime.manifest import Manifest, TensorSpec, write_manifest
 
 
 @dataclass
@@ -111,7 +112,7 @@ def export_model(
         ],
         outputs=[TensorSpec(n, list(y.shape)) for n, y in zip(spec.output_names, outputs, strict=True)],
         pte_file=pte.name,
-        pte_sha256=sha256_file(pte),
+        pte_sha256=file_sha256(pte),
         normalization=spec.normalization,
         embedding_dim=spec.embedding_dim,
         action_dim=spec.action_dim,

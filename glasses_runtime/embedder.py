@@ -1,7 +1,8 @@
-"""Image embedders: turn an RGB frame into the vector the memory and planner work with.
+"""Image embedders: turn one RGB frame into the vector the memory and planner work with.
 
-``load_embedder(path)`` picks the engine from the file: an eager safetensors encoder checkpoint
-today; ExecuTorch ``.pte`` files with their manifest join when the runtime engine lands.
+A thin view over the runtime's encoders (``glasses_runtime.engines.encoder``), so a ``.pte`` with
+its manifest and an eager ``.safetensors`` checkpoint are preprocessed and run exactly as in the
+streaming loop.
 
     >>> emb = load_embedder("edge_models/weights/vit_pico.safetensors")
     >>> v = emb.embed(rgb_uint8_hxwx3)    # float32 [D], L2-normalised
@@ -14,15 +15,12 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import torch
 
-from edge_models.checkpoint import file_sha256, load_encoder
-from edge_models.errors import CheckpointError
-from edge_models.preprocess import to_model_input
+from glasses_runtime.engines.encoder import Encoder, load_encoder
+from glasses_runtime.engines.pte import ModelFileError
 
-
-class EmbedderError(Exception):
-    """A model file cannot be used as an image embedder."""
+# A model file that cannot be used as an image embedder (same error as the runtime's engines).
+EmbedderError = ModelFileError
 
 
 class ImageEmbedder(Protocol):
@@ -34,33 +32,16 @@ class ImageEmbedder(Protocol):
         ...
 
 
-class EagerEmbedder:
-    """A PyTorch encoder from a safetensors checkpoint, run eagerly on the CPU."""
+class EncoderEmbedder:
+    """``embed(rgb)`` = the encoder's ``encode(preprocess(rgb))``."""
 
-    def __init__(self, path: str | Path) -> None:
-        try:
-            self.encoder = load_encoder(path).inference_copy()
-        except CheckpointError as e:
-            raise EmbedderError(str(e)) from None
-        self.model_id = file_sha256(path)
-        self.dim = self.encoder.config.width
-        self.size = self.encoder.config.img_size
+    def __init__(self, encoder: Encoder) -> None:
+        self.encoder = encoder
+        self.model_id, self.dim = encoder.model_id, encoder.dim
 
     def embed(self, rgb: np.ndarray) -> np.ndarray:
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise EmbedderError(f"expected an RGB uint8 image [H, W, 3], got {rgb.dtype} {rgb.shape}")
-        with torch.inference_mode():
-            _, pooled = self.encoder.embed(to_model_input(rgb, self.size))
-        v = pooled[0].numpy().astype(np.float32)
-        return v / max(float(np.linalg.norm(v)), 1e-12)
+        return self.encoder.encode(self.encoder.preprocess(rgb))
 
 
-def load_embedder(path: str | Path) -> ImageEmbedder:
-    path = Path(path)
-    if not path.is_file():
-        raise EmbedderError(f"model file not found: {path}")
-    if path.suffix == ".safetensors":
-        return EagerEmbedder(path)
-    raise EmbedderError(
-        f"unsupported model file '{path.suffix}' ({path}); use an encoder .safetensors checkpoint"
-    )
+def load_embedder(path: str | Path, threads: int = 2) -> ImageEmbedder:
+    return EncoderEmbedder(load_encoder(path, threads=threads))

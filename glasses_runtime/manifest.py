@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edge_models.checkpoint import file_sha256
+from edge_models.hashing import file_sha256
 
 MANIFEST_FORMAT = "glasses-manifest/1"
 KINDS = ("encoder", "predictor", "world_model")
@@ -91,11 +91,6 @@ def manifest_path(pte: str | Path) -> Path:
     return pte.with_name(pte.stem + ".manifest.json")
 
 
-def sha256_file(path: str | Path) -> str:
-    """sha256 of a file's bytes (the same digest the checkpoints use)."""
-    return file_sha256(path)
-
-
 def write_manifest(manifest: Manifest, pte: str | Path) -> Path:
     path = manifest_path(pte)
     path.write_text(manifest.to_json() + "\n")
@@ -120,7 +115,7 @@ def load_manifest(pte: str | Path) -> Manifest:
 
 def check_hash(pte: str | Path, manifest: Manifest) -> None:
     """ManifestError unless the file's sha256 is the one the manifest was written for."""
-    actual = sha256_file(pte)
+    actual = file_sha256(pte)
     if actual != manifest.pte_sha256:
         raise ManifestError(
             f"{pte} does not match its manifest (sha256 {actual[:12]}... != {manifest.pte_sha256[:12]}...): the "

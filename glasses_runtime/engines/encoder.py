@@ -21,7 +21,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from edge_models.preprocess import resize_center_crop
+from edge_models.preprocess import to_model_input
 from glasses_runtime.engines.pte import ModelFileError, PteEngine
 
 RESIZE_RULES = ("short_side_then_center_crop",)
@@ -42,12 +42,10 @@ class Encoder(Protocol):
         ...
 
 
-def _normalise_image(rgb: np.ndarray, size: int, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+def _normalise_image(rgb: np.ndarray, size: int, mean, std) -> torch.Tensor:
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
         raise ModelFileError(f"expected an RGB uint8 image [H, W, 3], got {rgb.dtype} {rgb.shape}")
-    crop = resize_center_crop(rgb, size).astype(np.float32) * (1.0 / 255.0)
-    x = (crop - mean) / std  # [S, S, 3]
-    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)[None]))
+    return to_model_input(rgb, size, mean, std)
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -82,8 +80,8 @@ class PteEncoder:
             raise ModelFileError(
                 f"{path}: manifest size {norm.get('size')} != input shape {shape}; re-export it"
             )
-        self.mean = np.asarray(norm.get("mean", (0.0, 0.0, 0.0)), dtype=np.float32)
-        self.std = np.asarray(norm.get("std", (1.0, 1.0, 1.0)), dtype=np.float32)
+        self.mean = tuple(norm.get("mean", (0.0, 0.0, 0.0)))
+        self.std = tuple(norm.get("std", (1.0, 1.0, 1.0)))
         self.dim = int(m.embedding_dim or m.outputs[0].shape[-1])
         self.model_id = m.pte_sha256
 
@@ -112,8 +110,7 @@ class EagerEncoder:
             torch.set_num_threads(threads)
         self.size = int(self.model.config.img_size)
         self.dim = int(self.model.config.width)
-        self.mean = np.asarray(IMAGENET_MEAN, dtype=np.float32)
-        self.std = np.asarray(IMAGENET_STD, dtype=np.float32)
+        self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
         self.model_id = file_sha256(path)
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:

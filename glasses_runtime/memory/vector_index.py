@@ -22,7 +22,6 @@ open an index is reused when the checksum matches and no deletion happened since
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -33,6 +32,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from edge_models.hashing import file_sha256
 from glasses_runtime.memory.codec import unpack_many
 from glasses_runtime.memory.config import IndexConfig
 
@@ -58,14 +58,6 @@ def omp_threads(n: int):
 
 class BuildCancelled(Exception):
     """A build was asked to stop (its result would be discarded)."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _arrays(rows: list, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -265,7 +257,7 @@ class ModelIndex:
             "synced_id": self.synced_id,
             "deletion_gen": deletion_gen,
             "ntotal": self.ntotal,
-            "sha256": _sha256(tmp_data),
+            "sha256": file_sha256(tmp_data),
         }
         tmp_meta.write_text(json.dumps(info))
         os.replace(tmp_data, data)
@@ -287,7 +279,7 @@ class ModelIndex:
             if info["deletion_gen"] != deletion_gen:
                 return None, "stale (rows were deleted since it was written)"
             # Verify before faiss parses it: a damaged file must not reach the C++ reader.
-            if _sha256(data) != info["sha256"]:
+            if file_sha256(data) != info["sha256"]:
                 return None, "corrupt (checksum mismatch)"
             index = faiss.read_index(str(data))
         except (OSError, ValueError, KeyError, RuntimeError) as e:

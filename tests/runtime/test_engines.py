@@ -8,9 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
+from edge_models.checkpoint import file_sha256
 from glasses_runtime.engines.encoder import EagerEncoder, PteEncoder, load_encoder
 from glasses_runtime.engines.pte import ModelFileError
-from glasses_runtime.manifest import manifest_path, sha256_file
+from glasses_runtime.manifest import manifest_path
 from glasses_runtime.sources import ImageFolder, ImageFolderConfig
 
 
@@ -24,7 +25,7 @@ def _copy(pte, d, name="model"):
 def _rehash(pte):
     """Make the manifest describe the file's current bytes, so the check under test is not the hash."""
     m = json.loads(manifest_path(pte).read_text())
-    m["pte_sha256"] = sha256_file(pte)
+    m["pte_sha256"] = file_sha256(pte)
     manifest_path(pte).write_text(json.dumps(m))
     return m
 
