@@ -28,16 +28,25 @@ test-slow: setup
 
 demo: setup
 	$(PY) -m edge_models.embed tests/assets/bikes.mp4 --reference-cuts 30,76,137,187,242
-	mkdir -p runs/demo
-	$(VENV)/bin/glasses-sim video tests/assets/bikes.mp4 --headless --max-frames 120 \
-		--keys "e@40:bike,m@60,q@110" --record runs/demo/hud.mp4 --report runs/demo
+	$(VENV)/bin/glasses-sim demo --out runs/demo
 
-# The bundled default encoder: reproducible from the repo's own pipeline and data (deterministic on CPU).
+# The shipped default models, reproducible from the repo's own pipeline and offline data (deterministic
+# on CPU): the vit_pico encoder (JEPA on the bundled street frames) -> int8 XNNPACK .pte + manifest; a
+# world model on its embeddings of MiniWorld exploration rollouts -> .pte + manifest. About 10 minutes.
+WEIGHTS := edge_models/weights
 models: setup
 	$(PY) -m edge_models.train --preset vit_pico --data tests/assets/bikes_frames --steps 300 \
 		--batch-size 16 --seed 0 --out runs/vit_pico --no-progress
-	mkdir -p edge_models/weights
-	cp runs/vit_pico/encoder.safetensors edge_models/weights/vit_pico.safetensors
+	mkdir -p $(WEIGHTS)
+	cp runs/vit_pico/encoder.safetensors $(WEIGHTS)/vit_pico.safetensors
+	$(VENV)/bin/glasses-export lower $(WEIGHTS)/vit_pico.safetensors --quantize int8 \
+		--calib tests/assets/bikes_frames --out $(WEIGHTS)
+	$(PY) -m simulator.world.collect --episodes 160 --steps 100 --out runs/wm_data160 --seed 2000 \
+		--size 96 --rows 2 --cols 2
+	$(PY) -m edge_models.world_model.train --rollouts runs/wm_data160 \
+		--encoder $(WEIGHTS)/vit_pico.safetensors --out runs/world_model --steps 3000
+	cp runs/world_model/world_model.safetensors $(WEIGHTS)/world_model.safetensors
+	$(VENV)/bin/glasses-export lower $(WEIGHTS)/world_model.safetensors --out $(WEIGHTS)
 
 # Benchmarks measure (ratios within one run) and write JSON to benchmarks/results/; run one at a time.
 bench: setup

@@ -2,22 +2,12 @@
 
     .venv/bin/python benchmarks/bench_planner.py --world-model runs/wm128/world_model.safetensors
 
-Per seeded episode (2x2 MiniWorld apartment, 96 px, discrete actions, six objects):
-
-1. The wearer explores: a persistent random walk of ``--explore-steps`` steps. Every frame is embedded
-   with the frozen encoder and recorded, with its pose, into a fresh episodic memory. A walk has passed
-   an object when it came within 0.8 m of it facing it within 15 degrees; walks that passed none, and
-   walks that end fewer than ``--min-oracle-steps`` shortest-path steps from the object, are counted
-   and skipped.
-2. The goal is the remembered moment the object was seen closest and most squarely (a keyframe id,
-   ``goal_from_keyframe``, as if picked from the timeline; the object passed longest ago is chosen).
-   Object goals through enrollment are measured separately: the object is enrolled from 8 close-up
-   views and ``goal_from_object`` (its last sighting, ``mem.where``) is checked for pointing at a
-   keyframe that is near and facing it.
-3. From where the walk ended, each policy gets ``--max-steps`` steps. Success = it stops (says
-   "reached"; the oracle stops at the end of its plan, random at the end of the budget) within 1 m of
-   the object and facing it within 20 degrees. ``passed through`` counts episodes where it was there
-   at some step.
+Per seeded episode (2x2 MiniWorld apartment, 96 px, discrete actions, six objects), the protocol of
+``simulator.find_object`` (shared with ``glasses-sim find``): explore with a random walk recorded into a
+fresh memory, aim at the remembered keyframe that saw the object passed longest ago closest and most
+squarely, then each policy walks back from where the walk ended. Object goals through enrollment are
+measured separately: the object is enrolled from 8 close-up views and ``goal_from_object`` (its last
+sighting, ``mem.where``) is checked for pointing at a keyframe that is near and facing it.
 
 Policies: oracle shortest path (ground-truth map), random (uniform actions), flat MPC (CEM toward the
 goal embedding), hierarchical (place graph over the memory's keyframes, localised by pose, CEM to each
@@ -31,11 +21,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,32 +35,33 @@ sys.path.insert(0, str(ROOT))
 from edge_models.checkpoint import file_sha256, load_encoder  # noqa: E402
 from edge_models.preprocess import normalize, resize_center_crop  # noqa: E402
 from edge_models.world_model import load_world_model  # noqa: E402
-from glasses_runtime.memory import EpisodicMemory, KeyframeIn  # noqa: E402
+from glasses_runtime.memory import EpisodicMemory  # noqa: E402
 from glasses_runtime.planner import (  # noqa: E402
-    HierarchicalConfig,
-    HierarchicalPlanner,
     ModuleWorldModel,
     MPCConfig,
     MPCPlanner,
     PlaceGraph,
     UnknownGoalError,
+    WorldModelMismatchError,
+    check_encoder,
     goal_from_keyframe,
     goal_from_object,
+    load_world_model_file,
 )
-from simulator.world import (  # noqa: E402
-    ApartmentEnv,
-    NoPathError,
-    RandomWalk,
-    ShortestPathOracle,
-    WorldConfig,
-    WorldError,
-    near_and_facing,
+from simulator.find_object import (  # noqa: E402
+    POLICIES,
+    Episode,
+    FindConfig,
+    RuntimeEmbedder,
+    draw_episode,
+    enrollment_views,
+    make_step_fn,
+    planner_configs,
+    remember_walk,
+    run_policy,
+    view_margin,
 )
-
-# "Passed an object": came within 0.8 m of it, facing it within 15 degrees (it was clearly seen). Success
-# is judged with the world's 1 m / 20 degrees: returning to the remembered pose with a small error still counts.
-PASS = (0.8, 15.0)
-POLICIES = ("oracle", "random", "flat_mpc", "hierarchical", "hierarchical_pose")
+from simulator.world import ApartmentEnv  # noqa: E402
 
 
 class Embedder:
@@ -83,6 +72,7 @@ class Embedder:
         self.size = self.enc.config.img_size
         self.model_id = file_sha256(path)
         self.dim = self.enc.config.width
+        self.source_id = self.model_id
 
     @torch.inference_mode()
     def many(self, frames: np.ndarray) -> np.ndarray:
@@ -94,96 +84,6 @@ class Embedder:
 
     def embed(self, rgb: np.ndarray) -> np.ndarray:
         return self.many(rgb[None])[0]
-
-
-def explore(env: ApartmentEnv, world_seed: int, walk_seed: int, steps: int) -> dict:
-    frame, info = env.reset(seed=world_seed)
-    walk = RandomWalk(env, walk_seed)
-    frames, poses, t_ns = [frame], [tuple(info["pose"])], [info["t_ns"]]
-    for _ in range(steps):
-        frame, _, _, _, info = env.step(walk.act())
-        walk.observe(info)
-        frames.append(frame)
-        poses.append(tuple(info["pose"]))
-        t_ns.append(info["t_ns"])
-    passed = {
-        n: [i for i, p in enumerate(poses) if near_and_facing(p, env.object_position(n)[::2], *PASS)]
-        for n in env.object_names
-    }
-    return {"frames": np.stack(frames), "poses": poses, "t_ns": t_ns, "passed": passed}
-
-
-def bearing_error(env: ApartmentEnv, name: str, pose: tuple) -> float:
-    """|angle between the heading and the direction to the object|, radians."""
-    ox, _, oz = env.object_position(name)
-    b = math.atan2(-(oz - pose[2]), ox - pose[0])
-    return abs((b - pose[3] + math.pi) % (2 * math.pi) - math.pi)
-
-
-def view_margin(env: ApartmentEnv, name: str, pose: tuple) -> float:
-    """How close to the edge of "near and facing" a pose is (smaller = squarer, closer view)."""
-    ox, _, oz = env.object_position(name)
-    cfg = env.config
-    dist = math.hypot(ox - pose[0], oz - pose[2]) / cfg.reach_m
-    return dist + bearing_error(env, name, pose) / math.radians(cfg.facing_tolerance_deg)
-
-
-def enrollment_views(env: ApartmentEnv, name: str) -> list[np.ndarray]:
-    """Close-up views of the object from 8 directions (the free ones), as a user's enrollment photos."""
-    ox, _, oz = env.object_position(name)
-    dist_m = max(0.8, env.object_radius(name) + 0.5)  # the agent is a 0.4 m disc
-    views = []
-    for k in range(8):
-        a = 2 * math.pi * k / 8
-        x, z = ox + dist_m * math.cos(a), oz - dist_m * math.sin(a)
-        yaw = math.atan2(-(oz - z), ox - x)  # heading (cos yaw, -sin yaw) points at the object
-        try:
-            env.set_pose(x, z, yaw)
-        except WorldError:
-            continue
-        views.append(env.render_frame())
-    return views
-
-
-def run_policy(
-    kind: str, env: ApartmentEnv, emb: Embedder, name: str, start: tuple, step_fn, max_steps: int, seed: int
-) -> dict:
-    """step_fn(z [D], pose) -> Guidance for the planners; None for oracle and random."""
-    env.set_pose(start[0], start[2], start[3])
-    frame = env.render_frame()
-    pose = env.pose
-    passed, stopped, steps, plan_ms = False, False, 0, []
-    rng = np.random.default_rng(seed)
-    if kind == "oracle":
-        actions = ShortestPathOracle(env).plan(name)
-        for a in actions[:max_steps]:
-            frame, _, _, _, info = env.step(a)
-            steps += 1
-            passed |= env.near_and_facing(name)
-        stopped = len(actions) <= max_steps
-    else:
-        for _ in range(max_steps):
-            if kind == "random":
-                a = int(rng.integers(4))
-            else:
-                g = step_fn(emb.embed(frame), tuple(pose))
-                plan_ms.append(g.plan_ms)
-                if g.reached:
-                    stopped = True
-                    break
-                a = g.action
-            frame, _, _, _, info = env.step(a)
-            pose = info["pose"]
-            steps += 1
-            passed |= env.near_and_facing(name)
-    return {
-        "end_pose": [round(float(v), 3) for v in env.pose],
-        "stopped": stopped,
-        "success": bool(stopped or kind == "random") and env.near_and_facing(name),
-        "passed": bool(passed or env.near_and_facing(name)),
-        "steps": steps,
-        "plan_ms": plan_ms,
-    }
 
 
 def time_engines(model: torch.nn.Module, pte: str, threads: int, n: int = 200) -> dict:
@@ -230,9 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--world-model",
         required=True,
-        help="world_model.safetensors (python -m edge_models.world_model.train)",
+        help="world_model.safetensors (python -m edge_models.world_model.train) or its exported .pte",
     )
-    p.add_argument("--encoder", default=str(ROOT / "edge_models/weights/vit_pico.safetensors"))
+    p.add_argument(
+        "--encoder",
+        default=str(ROOT / "edge_models/weights/vit_pico.safetensors"),
+        help="encoder checkpoint (eager, batched) or its .pte (the runtime's engine)",
+    )
     p.add_argument("--episodes", type=int, default=50, help="valid episodes (walks that passed an object)")
     p.add_argument("--explore-steps", type=int, default=200)
     p.add_argument("--max-steps", type=int, default=100, help="T: step budget to reach the object")
@@ -256,65 +160,54 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     policies = args.policies.split(",")
     t_start = time.perf_counter()
-    emb = Embedder(args.encoder)
-    model, meta = load_world_model(args.world_model)
-    if meta.get("encoder_sha256") != emb.model_id:
-        print(
-            "error: the world model was trained on another encoder's embeddings; pass --encoder",
-            file=sys.stderr,
-        )
+    if args.encoder.endswith(".pte"):  # the runtime's engine, one frame per call, as on the glasses
+        from glasses_runtime.engines.encoder import load_encoder as load_runtime_encoder
+
+        emb = RuntimeEmbedder(load_runtime_encoder(args.encoder, threads=args.threads))
+    else:
+        emb = Embedder(args.encoder)
+    wm = load_world_model_file(args.world_model, threads=args.threads)
+    try:
+        check_encoder(wm, emb)
+    except WorldModelMismatchError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 1
-    wm = ModuleWorldModel(model)
+    meta = {} if args.world_model.endswith(".pte") else load_world_model(args.world_model)[1]
     if args.pte:
+        if not meta:
+            print(
+                "error: --pte compares with the eager model: pass a .safetensors --world-model",
+                file=sys.stderr,
+            )
+            return 1
+        model = load_world_model(args.world_model)[0]
         print(json.dumps({"threads": args.threads, "replan": time_engines(model, args.pte, args.threads)}))
         if args.episodes == 0:
             return 0
-    flat_cfg = MPCConfig()
-    hier_cfg = HierarchicalConfig()
-    pose_cfg = HierarchicalConfig(
-        mpc=replace(hier_cfg.mpc, energy=replace(hier_cfg.mpc.energy, pose_weight=args.pose_weight))
+    cfg = FindConfig(
+        explore_steps=args.explore_steps,
+        max_steps=args.max_steps,
+        min_oracle_steps=args.min_oracle_steps,
+        pose_weight=args.pose_weight,
     )
-    env = ApartmentEnv(
-        WorldConfig(rows=2, cols=2, size=96, objects=("key", "ball", "box", "medkit", "duckie", "cone"))
-    )
-    rows, skipped, too_close, no_path, attempt = [], 0, 0, 0, 0
+    env = ApartmentEnv(cfg.world())
+    rows, attempt = [], 0
+    skips = {"no object": 0, "too close": 0, "no path": 0}
     while len(rows) < args.episodes:
-        ss = np.random.SeedSequence([args.seed, attempt])
-        world_seed, walk_seed, pick_seed = (int(s) for s in ss.generate_state(3) % 2**31)
+        ep = draw_episode(env, args.seed, attempt, cfg)
         attempt += 1
-        ex = explore(env, world_seed, walk_seed, args.explore_steps)
-        passed = sorted(n for n, idx in ex["passed"].items() if idx)
-        if not passed:
-            skipped += 1
+        if not isinstance(ep, Episode):
+            skips[ep] += 1
             continue
-        # the object passed longest ago; its goal moment: the frame that saw it closest and most squarely
-        name = min(passed, key=lambda n: ex["passed"][n][-1])
-        goal_frame = min(ex["passed"][name], key=lambda i: view_margin(env, name, ex["poses"][i]))
-        start = ex["poses"][-1]
-        try:
-            oracle_steps = len(ShortestPathOracle(env).plan(name, start=env.pose))
-        except NoPathError:  # the conservative nav grid sees no way from here; no ground truth to compare
-            no_path += 1
-            continue
-        if oracle_steps < args.min_oracle_steps:
-            too_close += 1  # the walk ended at the object: nothing to find
-            continue
-        z_all = emb.many(ex["frames"])
+        name, goal_frame, start = ep.object, ep.goal_frame, ep.start
         row: dict = {
-            "world_seed": world_seed,
+            "world_seed": ep.world_seed,
             "object": name,
-            "goal_pose": [round(float(v), 3) for v in ex["poses"][goal_frame]],
-            "goal_view_margin": round(view_margin(env, name, ex["poses"][goal_frame]), 3),
+            "goal_pose": [round(float(v), 3) for v in ep.poses[goal_frame]],
+            "goal_view_margin": round(view_margin(env, name, ep.poses[goal_frame]), 3),
         }
         with tempfile.TemporaryDirectory() as tmp, EpisodicMemory.open(Path(tmp) / "m.db") as mem:
-            sid = mem.start_session("sim")
-            ids = mem.add_keyframes(
-                [
-                    KeyframeIn(int(t), z, emb.model_id, pose=tuple(po))
-                    for t, z, po in zip(ex["t_ns"], z_all, ex["poses"], strict=True)
-                ],
-                sid,
-            )
+            ids = remember_walk(mem, emb, ep)
             goal = goal_from_keyframe(mem, ids[goal_frame], emb.model_id, emb.dim)
             views = enrollment_views(env, name)
             row["object_goal"] = "no views"
@@ -329,18 +222,11 @@ def main(argv: list[str] | None = None) -> int:
                     row["object_goal"] = "not found"
             graph = PlaceGraph.from_memory(mem, emb.model_id)
         for kind in policies:
-            step_fn = None
-            if kind == "flat_mpc":
-                flat = MPCPlanner(wm, flat_cfg)
-                step_fn = lambda z, pose, flat=flat, g=goal.embedding: flat.step(z, g)  # noqa: E731
-            elif kind.startswith("hier"):
-                hier = HierarchicalPlanner(wm, graph, hier_cfg if kind == "hierarchical" else pose_cfg)
-                hier.set_goal(goal)
-                step_fn = hier.step
-            row[kind] = run_policy(kind, env, emb, name, start, step_fn, args.max_steps, world_seed)
+            step_fn = make_step_fn(kind, wm, graph, goal, args.pose_weight)
+            row[kind] = run_policy(kind, env, emb, name, start, step_fn, args.max_steps, ep.world_seed)
         rows.append(row)
         print(
-            f"episode {len(rows)}/{args.episodes} seed {world_seed} {name}: "
+            f"episode {len(rows)}/{args.episodes} seed {ep.world_seed} {name}: "
             + " ".join(f"{k}={'ok' if row[k]['success'] else '--'}/{row[k]['steps']}" for k in policies),
             file=sys.stderr,
         )
@@ -351,17 +237,18 @@ def main(argv: list[str] | None = None) -> int:
         "config": {k: v for k, v in vars(args).items() if k != "out"},
         "world": "2x2 MiniWorld apartment, 96 px, discrete actions (30 deg turns, 0.25 m steps), objects key/ball/box",
         "episodes": len(rows),
-        "walks_without_object_skipped": skipped,
-        "walks_ending_near_the_object_skipped": too_close,
-        "walks_where_the_oracle_found_no_path_skipped": no_path,
+        "walks_without_object_skipped": skips["no object"],
+        "walks_ending_near_the_object_skipped": skips["too close"],
+        "walks_where_the_oracle_found_no_path_skipped": skips["no path"],
         "goal_from_object": {
             k: sum(r["object_goal"] == k for r in rows)
             for k in ("right place", "wrong place", "not found", "no views")
         },
         "world_model": {"path": args.world_model, "train": json.loads(meta.get("train", "{}"))},
+        "encoder": {"path": args.encoder, "engine": "pte" if args.encoder.endswith(".pte") else "eager"},
         "planner_defaults": {
-            "flat": repr(flat_cfg),
-            "hierarchical": repr(hier_cfg),
+            "flat": repr(planner_configs(args.pose_weight)["flat_mpc"]),
+            "hierarchical": repr(planner_configs(args.pose_weight)["hierarchical"]),
             "pose_weight": args.pose_weight,
         },
         "summary": summary,

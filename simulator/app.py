@@ -34,6 +34,7 @@ from glasses_runtime.audio.listener import AudioSource, SpeechListener
 from glasses_runtime.engines.encoder import load_encoder
 from glasses_runtime.memory import EventIn
 from glasses_runtime.memory.codec import normalise
+from glasses_runtime.planner.errors import PlannerError
 from glasses_runtime.runtime import FrameError, FrameResult, RunningMode, Runtime, RuntimeOptions
 from glasses_runtime.sources import Frame, FrameSource, SourceError
 from simulator.display import Display, VideoRecorder
@@ -47,6 +48,7 @@ from simulator.hud import (
     Recording,
     crop_centre,
     guidance_text,
+    push_hit,
 )
 from simulator.inputs import WASD, MeteredAudio, attach_speech_probe
 from simulator.keys import KeyEvent, KeyQueue, KeyScript
@@ -62,7 +64,8 @@ class SessionConfig:
     report: folder for report.json + report.html. max_frames: stop after this many frames read.
     keys: scripted key presses. record_fps: frame rate written into the MP4. pace_fps: hold the loop at
     this rate (None: as fast as frames come). query_threshold: cosine for "last seen". object_threshold:
-    cosine for naming an enrolled object in a query answer."""
+    cosine for naming an enrolled object in a query answer. follow_guidance: a steerable source (the 3D
+    world) takes the planner's action every frame until the goal is reached (the planner drives)."""
 
     model: str | Path
     memory: str | Path | None = None
@@ -77,6 +80,7 @@ class SessionConfig:
     pace_fps: float | None = None
     query_threshold: float = 0.8
     object_threshold: float = 0.7
+    follow_guidance: bool = False
 
     def __post_init__(self) -> None:
         if self.max_frames is not None and self.max_frames < 1:
@@ -125,6 +129,7 @@ class Session:
         self._enrolled = 0
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._planner_steps = 0
+        self._planner_error: str | None = None
         self._thumbs = 0
 
     # ---- the loop -------------------------------------------------------------------------------------
@@ -150,6 +155,9 @@ class Session:
         self.rt = rt
         assert rt.memory is not None
         self.mem = rt.memory
+        bind = getattr(self.planner, "bind", None)
+        if bind is not None:
+            bind(self.mem, self.encoder)  # the planner reads this session's memory (place graph, objects)
         self.state.recording = Recording.PAUSED if self.mem.paused else Recording.ON
         if self.mem.paused:
             self.state.message = "memory is paused (press p to resume)"
@@ -352,9 +360,11 @@ class Session:
         )
         if obj_name is not None:
             text += f"; object '{obj_name}' cos {obj_score:.2f}"
-        self.state.hits = [MemoryHit(label, answer_rgb, age, seen.score if seen else None), *self.state.hits][
-            : self.cfg.hud.max_hits
-        ]
+        self.state.hits = push_hit(
+            self.state.hits,
+            MemoryHit(label, answer_rgb, age, seen.score if seen else None),
+            self.cfg.hud.max_hits,
+        )
         self.state.message = text
         self.log.add(
             Entry(
@@ -376,6 +386,7 @@ class Session:
         )
 
     def _key_g(self, ev: KeyEvent, frame: Frame, i: int) -> None:
+        self.rt.flush(timeout_s=10.0)  # the planner's place graph sees every keyframe decided so far
         crop = crop_centre(frame.image, self.cfg.hud.box_frac)
         objects = enrolled_objects(self.mem, self.encoder.model_id)
         if ev.arg is not None and ev.arg in objects:
@@ -383,7 +394,7 @@ class Session:
             self.goal = Goal(ev.arg, normalise(protos.mean(axis=0)), None)
         else:
             self.goal = Goal(ev.arg or f"view at frame {i}", self.encoder.embed(crop), jpeg(crop))
-        self.guidance, self._planner_steps = None, 0
+        self.guidance, self._planner_steps, self._planner_error = None, 0, None
         self.state.goal_label = self.goal.label
         self.state.message = f"goal set: {self.goal.label}" + (
             "" if self.planner else " (no planner: stored only)"
@@ -434,12 +445,29 @@ class Session:
     # ---- planner --------------------------------------------------------------------------------------
 
     def _update_guidance(self, frame: Frame) -> None:
-        if self.goal is None or self.planner is None or self._latest_z is None:
+        if self.goal is None or self.planner is None or self._latest_z is None or self._planner_error:
             self.state.guidance = None
             return
-        g = self.planner(self._latest_z, frame.pose, self.goal)
+        if self.guidance is not None and getattr(self.guidance, "reached", False):
+            return  # arrived: keep showing it until a new goal
+        try:
+            g = self.planner(self._latest_z, frame.pose, self.goal)
+        except PlannerError as e:  # e.g. nothing remembered yet: say so on the HUD, keep running
+            self._planner_error = str(e)
+            self.state.guidance, self.state.message = None, f"planner: {e}"
+            self.log.planner = {"goal": self.goal.label, "planner": "given", "error": str(e)}
+            return
         self.state.guidance = self.guidance = g
         self._planner_steps += 1
+        reached = bool(getattr(g, "reached", False))
+        steer = getattr(self.source, "steer", None)
+        if self.cfg.follow_guidance and steer is not None and not reached:
+            steer(g.action)
+        if reached:
+            self.state.message = f"reached: {self.goal.label}"
+            hold = getattr(self.source, "hold", None)
+            if self.cfg.follow_guidance and hold is not None:
+                hold()  # the wearer stops where the goal is
         self.log.planner = {
             "goal": self.goal.label,
             "planner": "given",
@@ -447,7 +475,8 @@ class Session:
             "last_guidance": guidance_text(g),
             "energy": float(g.energy),
             "confidence": float(g.confidence),
-            "reached": bool(getattr(g, "reached", False)),
+            "reached": reached,
+            "replan_ms": round(float(getattr(g, "plan_ms", 0.0)), 2),
         }
 
     # ---- summary --------------------------------------------------------------------------------------

@@ -4,6 +4,9 @@ glasses-sim --help
 glasses-sim webcam [--camera 0]                          # a window with the HUD; keys e q g p m, Esc
 glasses-sim video tests/assets/bikes.mp4 --headless --record out.mp4 --report out/ --keys "e@40:bike,q@56"
 glasses-sim world                                         # WASD walks the wearer through the apartment
+glasses-sim world --autopilot planner --keys "g@150"      # explore, then the planner walks back to a goal
+glasses-sim find --seed 0 --record find.mp4               # one "find the object" episode, solved by the planner
+glasses-sim demo --out runs/demo                          # what `make demo` runs: clip + query + find, a table
 glasses-sim version
 
 Each command is a thin wrapper over ``simulator.app.Session``. Errors print one line on stderr and
@@ -16,6 +19,7 @@ import json
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +36,11 @@ app = typer.Typer(
     add_completion=False,
 )
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "edge_models" / "weights" / "vit_pico.safetensors"
+WEIGHTS = Path(__file__).resolve().parent.parent / "edge_models" / "weights"
+DEFAULT_MODEL = WEIGHTS / "vit_pico.safetensors"
+DEFAULT_WORLD_MODEL = WEIGHTS / "world_model.safetensors"
+SHIPPED_PTE = WEIGHTS / "encoder_vit_pico_int8_xnnpack.pte"
+SHIPPED_WORLD_MODEL_PTE = WEIGHTS / "world_model_wm_c2_h128x2_s64_t5_fp32_xnnpack.pte"
 
 Model = Annotated[
     Path, typer.Option("--model", help="Encoder: a .pte with its manifest, or a .safetensors checkpoint.")
@@ -63,6 +71,13 @@ Audio = Annotated[
 Mic = Annotated[bool, typer.Option("--mic", help="Listen to the default microphone (level + speech events).")]
 Threads = Annotated[int, typer.Option("--threads", min=1, help="CPU threads for inference.")]
 Json = Annotated[bool, typer.Option("--json", help="Print the session summary as one JSON object.")]
+WorldModel = Annotated[
+    Path,
+    typer.Option(
+        "--world-model",
+        help="World model for the planner: a .pte with its manifest or a world_model.safetensors, trained on --model's embeddings.",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -183,22 +198,31 @@ def world(
         str | None,
         typer.Option(
             "--autopilot",
-            help="Walk on its own when no key is pressed: random | waypoint | none "
-            "(default: none in a window, random headless).",
+            help="Walk on its own when no key is pressed: random | waypoint | planner | none "
+            "(planner: a random walk until a goal is set with g, then the planner's guidance drives; "
+            "default: none in a window, random headless).",
         ),
     ] = None,
+    world_model: WorldModel = DEFAULT_WORLD_MODEL,
+    planner: Annotated[
+        bool, typer.Option("--planner/--no-planner", help="Show the planner's guidance toward the goal (g).")
+    ] = True,
     fps: Annotated[float, typer.Option("--fps", min=0.5, help="Frames per second in a window.")] = 10.0,
     json_out: Json = False,
 ) -> None:
     """The 3D apartment in closed loop: WASD walk the wearer (w forward, s back, a/d turn).
 
-    Planner guidance is not wired into glasses-sim yet (the planner lands separately): `g` stores the goal and the HUD shows it; there is no --planner option until then."""
+    `g` sets a goal (an enrolled object's name, else the centre-box view); the hierarchical planner
+    (place graph over this session's memory + MPC with the world model) shows its guidance on the HUD,
+    and with --autopilot planner the wearer follows it until the goal is reached."""
     from simulator.world import WorldConfig
 
     windowed = not _is_headless(headless)
     pilot = autopilot if autopilot is not None else ("none" if windowed else "random")
-    if pilot not in ("none", "random", "waypoint"):
-        _fail(f"--autopilot must be random, waypoint or none, got {pilot!r}")
+    if pilot not in ("none", "random", "waypoint", "planner"):
+        _fail(f"--autopilot must be random, waypoint, planner or none, got {pilot!r}")
+    if pilot == "planner" and not planner:
+        _fail("--autopilot planner needs the planner; drop --no-planner")
     try:
         cfg = WorldConfig(rows=rows, cols=cols, size=size, max_steps=1_000_000)
     except ValueError as e:
@@ -207,7 +231,8 @@ def world(
     def source():
         from simulator.inputs import SteerableWorld
 
-        return SteerableWorld(cfg, seed=seed, policy=None if pilot == "none" else pilot)
+        policy = {"none": None, "planner": "random"}.get(pilot, pilot)
+        return SteerableWorld(cfg, seed=seed, policy=policy)
 
     _run(
         source,
@@ -215,7 +240,186 @@ def world(
         live=False,
         record_fps=fps,
         pace_fps=fps if windowed else None,
+        world_model=world_model if planner else None,
+        follow_guidance=pilot == "planner",
     )
+
+
+@app.command()
+def find(
+    model: Model = SHIPPED_PTE,
+    world_model: WorldModel = SHIPPED_WORLD_MODEL_PTE,
+    seed: Annotated[int, typer.Option("--seed", help="Run seed: worlds and walks are drawn from it.")] = 0,
+    explore_steps: Annotated[
+        int, typer.Option("--explore-steps", min=1, help="Random-walk steps recorded into memory.")
+    ] = 200,
+    max_steps: Annotated[
+        int, typer.Option("--max-steps", min=1, help="Step budget to reach the object.")
+    ] = 100,
+    policy: Annotated[
+        str,
+        typer.Option(
+            "--policy",
+            help="hierarchical_pose (default), hierarchical, flat_mpc, oracle or random (see the benchmark).",
+        ),
+    ] = "hierarchical_pose",
+    memory: Memory = None,
+    record: Record = None,
+    report: Report = None,
+    threads: Threads = 2,
+    json_out: Json = False,
+) -> None:
+    """One "find the object" episode in the 3D apartment, headless: a random walk is recorded into memory,
+    then the planner walks back to the object passed longest ago (benchmarks/bench_planner.py's protocol)."""
+    summary = _find(
+        model, world_model, seed, explore_steps, max_steps, policy, memory, record, report, threads
+    )
+    if json_out:
+        typer.echo(json.dumps(summary, default=str))
+        return
+    typer.echo(
+        f"{summary['outcome']}; replan p50 {summary['replan_ms_p50']} ms"
+        + (f", video {summary['record']}" if summary["record"] else "")
+        + (f", report {summary['report']['html']}" if "report" in summary else "")
+    )
+
+
+def _find(
+    model, world_model, seed, explore_steps, max_steps, policy, memory, record, report, threads
+) -> dict:
+    from glasses_runtime.engines.encoder import load_encoder
+    from glasses_runtime.engines.pte import ModelFileError
+    from glasses_runtime.planner import PlannerError
+    from simulator.errors import SimulatorError
+    from simulator.find_object import FindConfig, FindError, FindTheObject
+    from simulator.find_view import play
+    from simulator.world import WorldError
+
+    if memory is not None and Path(memory).exists():
+        _fail(f"--memory {memory} exists; the episode records into a fresh memory: give a new path")
+    try:
+        cfg = FindConfig(explore_steps=explore_steps, max_steps=max_steps)
+        encoder = load_encoder(model, threads=threads)
+        with FindTheObject(
+            encoder, _load_world_model(world_model, threads), seed=seed, config=cfg, policy=policy
+        ) as task:
+            return play(task, record=record, report=report, memory=memory)
+    except (SimulatorError, ModelFileError, PlannerError, FindError, WorldError, ValueError) as e:
+        _fail(str(e))
+        raise  # unreachable: _fail exits
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the videos, reports and memory.")] = Path(
+        "runs/demo"
+    ),
+    clip: Annotated[Path, typer.Option("--clip", help="The real clip run through the runtime.")] = Path(
+        "tests/assets/bikes.mp4"
+    ),
+    model: Model = SHIPPED_PTE,
+    world_model: WorldModel = SHIPPED_WORLD_MODEL_PTE,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the find-the-object episode.")] = 0,
+    threads: Threads = 2,
+) -> None:
+    """What `make demo` runs, headless, with the shipped models: the bundled clip through the runtime into a
+    fresh memory (enroll, mark, visual query), then one "find the object" episode solved by the planner;
+    prints a summary table and where the videos and reports are."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from glasses_runtime.engines.encoder import load_encoder
+    from glasses_runtime.engines.pte import ModelFileError
+    from glasses_runtime.sources import SourceError, VideoFile, VideoFileConfig
+    from simulator.app import Session, SessionConfig
+    from simulator.errors import SimulatorError
+    from simulator.keys import KeyScript
+
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("memory.db", "memory.db-wal", "memory.db-shm", "find_memory.db"):
+        (out / stale).unlink(missing_ok=True)  # fresh memories every run
+    t0 = time.monotonic()
+    try:
+        load_encoder(model, threads=threads)  # a missing or foreign model fails here, before any work
+        cfg = SessionConfig(
+            model=model,
+            memory=out / "memory.db",
+            record=out / "hud.mp4",
+            report=out,
+            keys=KeyScript.parse("e@40:bike,m@60,q@110"),
+            threads=threads,
+        )
+        clip_summary = Session(cfg, VideoFile(VideoFileConfig(clip, realtime=False))).run()
+    except (SimulatorError, SourceError, ModelFileError, ValueError) as e:
+        _fail(str(e))
+        return
+    if clip_summary.get("error"):
+        _fail(clip_summary["error"])
+    query = next(
+        (e for e in reversed(_report_timeline(out / "report.json")) if e["kind"] == "query"),
+        None,
+    )
+    find = _find(
+        model,
+        world_model,
+        seed,
+        200,
+        100,
+        "hierarchical_pose",
+        out / "find_memory.db",
+        out / "find.mp4",
+        out / "find",
+        threads,
+    )
+    table = Table(title=f"glasses-sim demo ({time.monotonic() - t0:.0f} s)")
+    table.add_column("step")
+    table.add_column("result")
+    table.add_column("output")
+    table.add_row(
+        f"runtime: {clip.name} -> memory",
+        f"{clip_summary['frames_processed']} frames, {clip_summary['keyframes']} keyframes, "
+        f"p50 {clip_summary['latency_ms']['p50']} ms/frame ({clip_summary['engine']})",
+        str(cfg.memory),
+    )
+    table.add_row(
+        "enroll + visual query",
+        (query["text"] if query else "no query ran"),
+        str(clip_summary["report"]["html"]),
+    )
+    table.add_row(
+        "HUD video (clip)", f"{clip_summary['recorded_frames']} frames", str(clip_summary["record"])
+    )
+    table.add_row(
+        f"find the object ({find['policy']})",
+        f"{find['outcome']}; replan p50 {find['replan_ms_p50']} ms",
+        f"{find['record']}\n{find['report']['html']}",
+    )
+    Console().print(table)
+    if not find["success"]:
+        typer.echo(
+            "the planner did not reach the object in this episode (see the benchmark for rates)", err=True
+        )
+
+
+def _report_timeline(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["timeline"]
+
+
+def _load_world_model(path: Path, threads: int):
+    """A world model file -> the planner's callable; a missing or unreadable file -> SimulatorError."""
+    from edge_models.errors import CheckpointError
+    from glasses_runtime.planner import load_world_model_file
+    from simulator.errors import SimulatorError
+
+    if not Path(path).is_file():
+        raise SimulatorError(
+            f"world model {path} not found; `make models` writes the shipped one "
+            "(or pass --world-model FILE, or --no-planner)"
+        )
+    try:
+        return load_world_model_file(path, threads=threads)
+    except CheckpointError as e:
+        raise SimulatorError(f"{path}: {e}") from None
 
 
 # ---- shared plumbing ------------------------------------------------------------------------------------
@@ -239,11 +443,14 @@ def _run(
     live: bool,
     record_fps: float | Callable[[], float],
     pace_fps: float | None,
+    world_model: Path | None = None,
+    follow_guidance: bool = False,
 ) -> None:
     """Build the session from the command's options, run it, print the summary; errors -> one line, exit 1."""
     from glasses_runtime.audio import AudioFileError, AudioUnavailableError, MicrophoneSource, WavSource
     from glasses_runtime.engines.pte import ModelFileError
     from glasses_runtime.memory import MemoryStoreError
+    from glasses_runtime.planner import PlannerError
     from glasses_runtime.sources import SourceError
     from simulator.app import Session, SessionConfig
     from simulator.display import TkWindow
@@ -268,7 +475,13 @@ def _run(
             threads=opts.threads,
             record_fps=record_fps() if callable(record_fps) else record_fps,
             pace_fps=pace_fps,
+            follow_guidance=follow_guidance,
         )
+        planner = None
+        if world_model is not None:
+            from simulator.planning import SessionPlanner
+
+            planner = SessionPlanner(_load_world_model(world_model, opts.threads))
         audio = None
         if opts.audio is not None:
             audio = WavSource(opts.audio, realtime=not headless or live)
@@ -283,7 +496,9 @@ def _run(
         # Ctrl-C / SIGTERM end the loop cleanly (memory flushed, video and report written).
         previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
-            summary = Session(cfg, source, keys=keys, display=display, audio=audio, stop=stop).run()
+            summary = Session(
+                cfg, source, keys=keys, display=display, planner=planner, audio=audio, stop=stop
+            ).run()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -294,6 +509,7 @@ def _run(
         MemoryStoreError,
         WorldError,
         AudioFileError,
+        PlannerError,
         ValueError,
     ) as e:
         if display is not None:

@@ -30,7 +30,7 @@ class Goal:
 
 
 # A planner for the HUD: (current embedding [D], pose or None, goal) -> guidance. The runtime's planner
-# (glasses_runtime.planner) fits behind this with a thin adapter once it lands.
+# (glasses_runtime.planner) fits behind it through simulator.planning.SessionPlanner.
 Planner = Callable[[np.ndarray, Any, Goal], GuidanceLike]
 
 
@@ -40,6 +40,7 @@ class LockedEncoder:
     def __init__(self, inner: Encoder) -> None:
         self.inner = inner
         self.model_id, self.dim, self.kind = inner.model_id, inner.dim, inner.kind
+        self.source_id = getattr(inner, "source_id", None)  # the checkpoint a .pte came from
         self.size = getattr(inner, "size", None)
         self._lock = threading.Lock()
 

@@ -53,7 +53,11 @@ class SteerableWorld:
 
     def steer(self, action: Action) -> None:
         """The next ``read`` takes this action (the last key wins)."""
-        self._pending = Action(action)
+        self._pending = Action(int(action))
+
+    def hold(self) -> None:
+        """Stop the autopilot: from now on the wearer moves only when steered."""
+        self._policy = None
 
     def read(self) -> Frame | None:
         if self._done:

@@ -3,6 +3,7 @@
     enc = load_encoder("models/encoder_vit_pico_int8_xnnpack.pte", threads=2)
     z = enc.encode(enc.preprocess(rgb))    # RGB uint8 [H, W, 3] -> input [1, 3, S, S] -> float32 [D], unit norm
     enc.model_id                           # sha256 of the model file: memory keeps vectors per model
+    enc.source_id                          # sha256 of the checkpoint it came from (a .pte's manifest says)
 
 ``.pte``: ``PteEngine`` checks the manifest (hash, shapes) before loading; preprocessing follows the
 manifest's ``normalization`` (size, resize rule, mean/std). ``.safetensors``: the eager PyTorch
@@ -29,6 +30,7 @@ RESIZE_RULES = ("short_side_then_center_crop",)
 
 class Encoder(Protocol):
     model_id: str
+    source_id: str | None  # sha256 of the source checkpoint (== model_id for a checkpoint)
     dim: int
     size: int
     kind: str  # "pte" | "eager"
@@ -84,6 +86,7 @@ class PteEncoder:
         self.std = tuple(norm.get("std", (1.0, 1.0, 1.0)))
         self.dim = int(m.embedding_dim or m.outputs[0].shape[-1])
         self.model_id = m.pte_sha256
+        self.source_id = m.source_checkpoint_sha256
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         return _normalise_image(rgb, self.size, self.mean, self.std)
@@ -112,6 +115,7 @@ class EagerEncoder:
         self.dim = int(self.model.config.width)
         self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
         self.model_id = file_sha256(path)
+        self.source_id = self.model_id
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         return _normalise_image(rgb, self.size, self.mean, self.std)
@@ -128,6 +132,7 @@ class SlowEncoder:
     def __init__(self, inner: Encoder, delay_s: float) -> None:
         self.inner, self.delay_s = inner, delay_s
         self.model_id, self.dim, self.size, self.kind = inner.model_id, inner.dim, inner.size, inner.kind
+        self.source_id = getattr(inner, "source_id", None)
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         return self.inner.preprocess(rgb)

@@ -26,8 +26,9 @@ def set_threads(threads: int) -> None:
     from executorch.extension.pybindings import portable_lib
 
     reset = getattr(portable_lib, "_unsafe_reset_threadpool", None)
-    if reset is not None and threads > 0:
-        reset(threads)
+    count = getattr(portable_lib, "_threadpool_get_thread_count", None)
+    if reset is not None and threads > 0 and (count is None or count() != threads):
+        reset(threads)  # logs a line on stderr: only when the size changes
 
 
 class PteEngine:

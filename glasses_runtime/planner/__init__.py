@@ -8,7 +8,7 @@
     planner.set_goal(goal_from_object(mem, "keys", model_id, wm.embed_dim))
     guidance = planner.step(z_now, pose_now)                      # Guidance(action, energy, subgoal, confidence)
 
-See docs/planner.md. Nothing here imports training code.
+See the README's Planner section. Nothing here imports training code.
 """
 
 from glasses_runtime.planner.config import CEMConfig, EnergyConfig, MPCConfig, MPPIConfig
@@ -16,6 +16,7 @@ from glasses_runtime.planner.dynamics import (
     ModuleWorldModel,
     PteWorldModel,
     WorldModelFn,
+    check_encoder,
     load_world_model_file,
 )
 from glasses_runtime.planner.errors import (
@@ -62,6 +63,7 @@ __all__ = [
     "UnknownGoalError",
     "WorldModelFn",
     "WorldModelMismatchError",
+    "check_encoder",
     "goal_from_embedding",
     "goal_from_image",
     "goal_from_keyframe",

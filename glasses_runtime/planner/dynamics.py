@@ -25,6 +25,7 @@ from glasses_runtime.planner.errors import WorldModelMismatchError
 
 class WorldModelFn(Protocol):
     embed_dim: int
+    encoder_sha256: str | None  # the encoder checkpoint whose embeddings it was trained on, if known
     action_dim: int
     context: int
     samples: int | None  # fixed S of the program, None if any
@@ -39,7 +40,7 @@ class ModuleWorldModel:
     samples: int | None = None
     horizon: int | None = None
 
-    def __init__(self, module: torch.nn.Module) -> None:
+    def __init__(self, module: torch.nn.Module, encoder_sha256: str | None = None) -> None:
         cfg = getattr(module, "config", None)
         if cfg is None or not hasattr(module, "rollout"):
             raise WorldModelMismatchError(
@@ -47,6 +48,7 @@ class ModuleWorldModel:
             )
         self.module = module.eval()
         self.embed_dim, self.action_dim, self.context = cfg.embed_dim, cfg.action_dim, cfg.context
+        self.encoder_sha256 = encoder_sha256
 
     def rollout(self, context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode():
@@ -68,6 +70,7 @@ class PteWorldModel:
         s2, h, a = m.inputs[1].shape
         self.samples, self.context, self.embed_dim = s, c, d
         self.horizon, self.action_dim = h, a
+        self.encoder_sha256 = (m.normalization or {}).get("encoder_sha256")
 
     def rollout(self, context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.engine.run(context.float(), actions.float())
@@ -80,5 +83,25 @@ def load_world_model_file(path: str | Path, threads: int = 2) -> WorldModelFn:
         return PteWorldModel(PteEngine(path, threads=threads))
     from edge_models.world_model.checkpoint import load_world_model  # model definition only
 
-    model, _ = load_world_model(path)
-    return ModuleWorldModel(model)
+    model, meta = load_world_model(path)
+    return ModuleWorldModel(model, encoder_sha256=meta.get("encoder_sha256"))
+
+
+def check_encoder(world_model: WorldModelFn, encoder) -> None:
+    """Raise ``WorldModelMismatchError`` unless ``world_model`` was trained on ``encoder``'s embeddings.
+
+    ``encoder``: anything with ``model_id``, ``dim`` and optionally ``source_id`` (the runtime's encoders:
+    an int8 ``.pte`` counts as the checkpoint its manifest names). A world model that does not say which
+    encoder it was trained on is only checked for the embedding size."""
+    if int(encoder.dim) != int(world_model.embed_dim):
+        raise WorldModelMismatchError(
+            f"the encoder makes {encoder.dim}-d embeddings but the world model works on {world_model.embed_dim}-d "
+            "ones; use the encoder the world model was trained on (or retrain it: python -m edge_models.world_model.train)"
+        )
+    want = getattr(world_model, "encoder_sha256", None)
+    have = {encoder.model_id, getattr(encoder, "source_id", None)} - {None}
+    if want and want not in have:
+        raise WorldModelMismatchError(
+            f"the world model was trained on the embeddings of encoder {want[:12]}, not of this one "
+            f"({encoder.model_id[:12]}); pass the matching --model, or retrain the world model on this encoder"
+        )

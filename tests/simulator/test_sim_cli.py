@@ -43,9 +43,10 @@ def test_cli_errors_are_one_line_and_exit_1(tmp_path, bikes_mp4):
         assert words in lines[0]
 
 
-def test_help_says_the_planner_is_not_wired_yet():
+def test_world_help_documents_the_planner_options():
     res = runner.invoke(app, ["world", "--help"])
-    assert res.exit_code == 0 and "not wired" in res.output and "--planner" in res.output
+    assert res.exit_code == 0 and "--world-model" in res.output and "planner" in res.output
+    assert "--no-planner" in res.output
 
 
 def test_wasd_steers_the_world_and_idle_frames_keep_the_pose():
