@@ -52,7 +52,7 @@ def _finish(edge) -> Lowered:
     return Lowered(buffer=bytes(program.buffer), delegation=delegation)
 
 
-def _with_partitioners(ep: ExportedProgram, partitioners: list) -> Lowered:
+def with_partitioners(ep: ExportedProgram, partitioners: list) -> Lowered:
     from executorch.exir import to_edge_transform_and_lower
 
     return _finish(to_edge_transform_and_lower(ep, partitioner=partitioners))
@@ -61,11 +61,11 @@ def _with_partitioners(ep: ExportedProgram, partitioners: list) -> Lowered:
 def lower_xnnpack(ep: ExportedProgram, quantized: bool) -> Lowered:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
-    return _with_partitioners(ep, [XnnpackPartitioner()])
+    return with_partitioners(ep, [XnnpackPartitioner()])
 
 
 def lower_portable(ep: ExportedProgram, quantized: bool) -> Lowered:
-    return _with_partitioners(ep, [])
+    return with_partitioners(ep, [])
 
 
 def lower_coreml(ep: ExportedProgram, quantized: bool) -> Lowered:
@@ -73,13 +73,13 @@ def lower_coreml(ep: ExportedProgram, quantized: bool) -> Lowered:
         from executorch.backends.apple.coreml.partition import CoreMLPartitioner
     except ImportError as e:
         raise BackendUnavailable(f"coreml needs coremltools ({e}); pip install coremltools") from None
-    return _with_partitioners(ep, [CoreMLPartitioner()])
+    return with_partitioners(ep, [CoreMLPartitioner()])
 
 
 def lower_vulkan(ep: ExportedProgram, quantized: bool) -> Lowered:
     from executorch.backends.vulkan.partitioner.vulkan_partitioner import VulkanPartitioner
 
-    return _with_partitioners(ep, [VulkanPartitioner()])
+    return with_partitioners(ep, [VulkanPartitioner()])
 
 
 def lower_ethos_u(ep: ExportedProgram, quantized: bool) -> Lowered:
@@ -93,7 +93,7 @@ def lower_ethos_u(ep: ExportedProgram, quantized: bool) -> Lowered:
             "onnx) run pip install 'executorch[ethos-u]==1.5.1' ethos-u-vela"
         ) from None
     spec = EthosUCompileSpec("ethos-u55-128")
-    return _with_partitioners(ep, [EthosUPartitioner(spec)])
+    return with_partitioners(ep, [EthosUPartitioner(spec)])
 
 
 def lower_qnn(ep: ExportedProgram, quantized: bool) -> Lowered:
@@ -117,7 +117,7 @@ def lower_qnn(ep: ExportedProgram, quantized: bool) -> Lowered:
     specs = generate_qnn_executorch_compiler_spec(
         soc_model=QcomChipset.SM8650, backend_options=generate_htp_compiler_spec(use_fp16=not quantized)
     )
-    return _with_partitioners(ep, [QnnPartitioner(specs)])
+    return with_partitioners(ep, [QnnPartitioner(specs)])
 
 
 # Explicit registry: backend name -> lowering function.

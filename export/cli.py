@@ -82,7 +82,11 @@ def lower_cmd(
         int, typer.Option(help="Calibration images to use (the next 16 are held out).")
     ] = 32,
     scope: Annotated[
-        str, typer.Option(help="int8 scope: matmul (linear+conv) or all (also add/mul).")
+        str,
+        typer.Option(
+            help="int8 scope: matmul (linear+conv), attention (also the attention bmm; residual adds and "
+            "layer norm stay fp32) or all (also add/mul)."
+        ),
     ] = "matmul",
     img_size: Annotated[int | None, typer.Option(help="Input size; default: the checkpoint's.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder for the .pte and its manifest.")] = Path("models"),

@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 
 from edge_models.checkpoint import file_sha256
-from export.backends import BACKENDS, lower
+from export.backends import BACKENDS, lower, with_partitioners
 from export.calibration import load_images
 from export.errors import ExportError
-from export.quantize import MODES, fidelity, quantize
+from export.quantize import MODES, fidelity, quantize, xnnpack_partitioner
 from export.spec import ExportSpec, spec_from_checkpoint
 from glasses_runtime import __version__
 from glasses_runtime.manifest import Manifest, TensorSpec, write_manifest
@@ -94,7 +94,11 @@ def export_model(
         raise ExportError(
             f"torch.export failed for {spec.kind} {spec.preset}: {type(e).__name__}: {e}"
         ) from e
-    lowered = lower(ep, backend, quantized=quantize_mode != "none")
+    if backend == "xnnpack" and quantize_mode != "none" and scope == "attention":
+        # int8 bmm: the stock XNNPACK partitioner delegates bmm as fp32 only (see export/quantize.py)
+        lowered = with_partitioners(ep, [xnnpack_partitioner(scope)])
+    else:
+        lowered = lower(ep, backend, quantized=quantize_mode != "none")
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
