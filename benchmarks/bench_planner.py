@@ -86,6 +86,19 @@ class Embedder:
         return self.many(rgb[None])[0]
 
 
+class Persistence:
+    """Ablation: a "world model" that predicts nothing moves (every step = the last context embedding),
+    with the shapes of the real one. Planning with it shows what the learned dynamics add."""
+
+    def __init__(self, wm) -> None:
+        self.embed_dim, self.action_dim, self.context = wm.embed_dim, wm.action_dim, wm.context
+        self.samples, self.horizon = wm.samples, wm.horizon
+        self.encoder_sha256 = wm.encoder_sha256
+
+    def rollout(self, context: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return context[:, -1:, :].expand(-1, actions.shape[1], -1).contiguous()
+
+
 def time_engines(model: torch.nn.Module, pte: str, threads: int, n: int = 200) -> dict:
     """ms per flat-MPC replan (default config) with the eager model and with the exported .pte, same inputs."""
     from glasses_runtime.engines.pte import PteEngine
@@ -155,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--pte", help="also time replans with this exported world model (.pte); --episodes 0: only that"
     )
+    p.add_argument(
+        "--persistence",
+        action="store_true",
+        help="ablation: replace the world model's predictions with 'nothing moves' (same shapes)",
+    )
     p.add_argument("--out", default=str(ROOT / "benchmarks/results/planner.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -167,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         emb = Embedder(args.encoder)
     wm = load_world_model_file(args.world_model, threads=args.threads)
+    if args.persistence:
+        wm = Persistence(wm)
     try:
         check_encoder(wm, emb)
     except WorldModelMismatchError as e:
@@ -244,7 +264,11 @@ def main(argv: list[str] | None = None) -> int:
             k: sum(r["object_goal"] == k for r in rows)
             for k in ("right place", "wrong place", "not found", "no views")
         },
-        "world_model": {"path": args.world_model, "train": json.loads(meta.get("train", "{}"))},
+        "world_model": {
+            "path": args.world_model,
+            "persistence_ablation": args.persistence,
+            "train": json.loads(meta.get("train", "{}")),
+        },
         "encoder": {"path": args.encoder, "engine": "pte" if args.encoder.endswith(".pte") else "eager"},
         "planner_defaults": {
             "flat": repr(planner_configs(args.pose_weight)["flat_mpc"]),

@@ -43,7 +43,9 @@ def test_sigkill_mid_stream_loses_nothing_acknowledged(db):
     assert set(acked) <= present
     with EpisodicMemory.open(db) as mem:  # the killed writer's lock is gone with it
         report = mem.index_report[MODEL]
-        assert report.startswith("loaded, caught up") or report.startswith("rebuilt")
+        # caught up from SQLite, rebuilt, or (killed right after an index save) loaded as is; a background
+        # retrain may have replaced the report by the time we read it: the count below is the invariant
+        assert report.startswith(("loaded", "rebuilt", "retrained in background")), report
         assert mem.stats()["models"][0]["indexed"] == len(present)
     with EpisodicMemory.open(db, readonly=True) as mem:
         assert mem.index_report[MODEL] == "loaded"
