@@ -374,7 +374,7 @@ def demo(
     table = Table(title=f"glasses-sim demo ({time.monotonic() - t0:.0f} s)")
     table.add_column("step")
     table.add_column("result")
-    table.add_column("output")
+    table.add_column("output", overflow="fold")
     table.add_row(
         f"runtime: {clip.name} -> memory",
         f"{clip_summary['frames_processed']} frames, {clip_summary['keyframes']} keyframes, "
