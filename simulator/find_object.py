@@ -214,9 +214,7 @@ def planner_configs(pose_weight: float) -> dict[str, Any]:
     return {
         "flat_mpc": MPCConfig(),
         "hierarchical": hier,
-        "hierarchical_pose": HierarchicalConfig(
-            mpc=replace(hier.mpc, energy=replace(hier.mpc.energy, pose_weight=pose_weight))
-        ),
+        "hierarchical_pose": hier.with_pose_cost(pose_weight),
     }
 
 

@@ -13,7 +13,6 @@ HUD, and, with ``--autopilot planner`` in ``glasses-sim world``, the action the 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -33,18 +32,12 @@ from glasses_runtime.planner import (
 from simulator.embedding import Goal
 
 
-def pose_config(pose_weight: float = 2.0) -> HierarchicalConfig:
-    """The hierarchical planner with the dead-reckoned pose cost (what meets the find-the-object target)."""
-    base = HierarchicalConfig()
-    return replace(base, mpc=replace(base.mpc, energy=replace(base.mpc.energy, pose_weight=pose_weight)))
-
-
 class SessionPlanner:
     """Callable ``(z [D], pose | None, goal) -> Guidance`` over a world model and the session's memory."""
 
     def __init__(self, world_model: Any, config: HierarchicalConfig | None = None) -> None:
         self.world_model = world_model
-        self.cfg = config or pose_config()
+        self.cfg = config or HierarchicalConfig().with_pose_cost()
         self.mem: EpisodicMemory | None = None
         self.model_id: str | None = None
         self._goal: Goal | None = None
@@ -77,4 +70,4 @@ class SessionPlanner:
         return self._planner.step(z, pose)
 
 
-__all__ = ["EmptyPlaceGraphError", "SessionPlanner", "pose_config"]
+__all__ = ["EmptyPlaceGraphError", "SessionPlanner"]

@@ -65,6 +65,10 @@ class HierarchicalConfig:
         if not 0 <= self.arrive_deg <= 180:
             raise PlannerConfigError(f"arrive_deg must be in [0, 180], got {self.arrive_deg}")
 
+    def with_pose_cost(self, pose_weight: float = 2.0) -> HierarchicalConfig:
+        """This config with the low-level MPC's dead-reckoned pose cost on (what meets the find-the-object target)."""
+        return replace(self, mpc=replace(self.mpc, energy=replace(self.mpc.energy, pose_weight=pose_weight)))
+
 
 class HierarchicalPlanner:
     def __init__(
