@@ -48,6 +48,26 @@ models: setup
 	cp runs/world_model/world_model.safetensors $(WEIGHTS)/world_model.safetensors
 	$(VENV)/bin/glasses-export lower $(WEIGHTS)/world_model.safetensors --out $(WEIGHTS)
 
+# The Arm Ethos-U NPU backend in its own venv (.venv-ethos): executorch[ethos-u] pins ml_dtypes 0.5.1,
+# which onnx/onnxscript in .venv cannot use. `make ethos-u` lowers the shipped vit_pico to an int8
+# Ethos-U55-128 .pte and prints vela's performance estimate (in the manifest's delegation.npu_estimate).
+ETHOS_VENV  := .venv-ethos
+ETHOS_STAMP := $(ETHOS_VENV)/.installed
+.PHONY: ethos-u-setup ethos-u
+
+ethos-u-setup: $(ETHOS_STAMP)
+
+$(ETHOS_STAMP): export/ethos_u_requirements.txt pyproject.toml
+	@test -x $(ETHOS_VENV)/bin/python || $(PYTHON) -m venv $(ETHOS_VENV)
+	$(ETHOS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ETHOS_VENV)/bin/python -m pip install --quiet -r export/ethos_u_requirements.txt
+	$(ETHOS_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	@touch $(ETHOS_STAMP)
+
+ethos-u: ethos-u-setup
+	$(ETHOS_VENV)/bin/glasses-export lower $(WEIGHTS)/vit_pico.safetensors --quantize int8 --backend ethos-u \
+		--calib tests/assets/bikes_frames --out runs/ethos_u
+
 # Benchmarks measure (ratios within one run) and write JSON to benchmarks/results/; run one at a time.
 bench: setup
 	$(PY) benchmarks/bench_encoder.py --out benchmarks/results

@@ -111,6 +111,30 @@ def load_encoder(path: str | Path, preset: str | None = None, prefix: str = "") 
     return model.eval()
 
 
+def load_predictor(path: str | Path):
+    """The JEPA predictor of a ``train`` checkpoint (eval mode); CheckpointError for any other kind."""
+    from edge_models.models.predictor import Predictor
+
+    path = Path(path)
+    meta = read_metadata(path)
+    if meta.get("kind") != "train":
+        raise CheckpointError(
+            f"this checkpoint has no predictor: {path} is a '{meta.get('kind')}' checkpoint; pass a training "
+            "checkpoint (OUT/checkpoints/step_*.safetensors written by python -m edge_models.train)"
+        )
+    config = encoder_config(path)
+    prefix = "predictor."
+    state = {k[len(prefix) :]: v for k, v in _load_tensors(path).items() if k.startswith(prefix)}
+    model = Predictor(config)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"the predictor in {path} does not match the {config.preset} architecture (missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}); it was written by another version"
+        )
+    return model.eval()
+
+
 def save_train_state(
     path: str | Path,
     modules: dict[str, torch.nn.Module],

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from export.onnx_export import export_onnx, ort_session
-from export.spec import spec_from_checkpoint
+from export.spec import spec_from_manifest
 from export.verify import open_engine, reference_checkpoint
 
 
@@ -54,12 +54,12 @@ def bench_pte(
     # which on 2 cores starves whatever is timed next (eager fp32 measured 20x slower after it).
     if baselines:
         ckpt = reference_checkpoint(pte, m, checkpoint)
-        spec = spec_from_checkpoint(ckpt, img_size=m.inputs[0].shape[-1])
+        spec = spec_from_manifest(m, ckpt)
         torch.set_num_threads(threads)
         with torch.inference_mode():
             result["eager_fp32"] = _time(lambda: spec.module(x), runs, warmup)
         with tempfile.TemporaryDirectory() as tmp:
-            onnx_path, _ = export_onnx(ckpt, tmp, img_size=m.inputs[0].shape[-1])
+            onnx_path, _ = export_onnx(spec, tmp)
             sess = ort_session(onnx_path, threads)
             feed = {sess.get_inputs()[0].name: x.numpy()}
             result["onnxruntime_fp32"] = _time(lambda: sess.run(None, feed), runs, warmup)

@@ -38,3 +38,21 @@ def load_images(
     if not out:
         raise ExportError(f"none of the {len(files)} images in {folder} could be decoded")
     return out
+
+
+@torch.no_grad()
+def load_context_tokens(
+    folder: str | Path,
+    encoder: torch.nn.Module,
+    size: int,
+    ctx_idx: torch.Tensor,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[torch.Tensor]:
+    """Predictor inputs from real frames: each image through ``encoder`` on the context positions only.
+
+    As in JEPA training, the context encoder sees only the tokens at ``ctx_idx`` ([Nc] indices).
+    -> [1, Nc, D] per image (same selection and order as ``load_images``).
+    """
+    keep = ctx_idx.reshape(1, -1)
+    return [encoder(x, keep) for x in load_images(folder, size, limit=limit, offset=offset)]

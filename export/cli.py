@@ -2,9 +2,12 @@
 
     glasses-export lower runs/tiny/encoder.safetensors --quantize int8 --calib frames/ --backend xnnpack --out models/
     glasses-export verify models/encoder_vit_tiny_int8_xnnpack.pte --images frames/
+    glasses-export lower runs/tiny/encoder.safetensors --quantize int8 --calib frames/ --bundle 8
+    glasses-export verify models/encoder_vit_tiny_int8_xnnpack.bpte
     glasses-export inspect models/encoder_vit_tiny_int8_xnnpack.pte --json
     glasses-export bench models/encoder_vit_tiny_int8_xnnpack.pte --json
     glasses-export onnx runs/tiny/encoder.safetensors --out models/
+    glasses-export lower runs/tiny/checkpoints/step_000500.safetensors --model predictor --mask center-block
 
 Each command is a thin wrapper over a plain function in this package. Failures print one line
 on stderr starting with ``error:`` and exit 2 (bad input) or 1 (verification below threshold).
@@ -35,6 +38,31 @@ ThreadsOpt = Annotated[int, typer.Option(help="CPU threads for every engine.")]
 CheckpointOpt = Annotated[
     Path | None, typer.Option(help="Source checkpoint (default: the one named in the manifest).")
 ]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="What to export from a training checkpoint: encoder (its EMA target encoder, the default) or "
+        "predictor (the JEPA predictor; needs --mask)."
+    ),
+]
+MaskOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Predictor mask layout baked into the model: right-half, center-block or multiblock[:SEED] "
+        "(the I-JEPA sampler's draw for that seed)."
+    ),
+]
+
+
+def _predictor_name(spec, quantize: str, backend: str) -> str | None:
+    """File name stem with the mask layout in it, so two layouts of one checkpoint do not collide."""
+    from export.pipeline import model_name
+    from export.quantize import MODES
+
+    if spec.variant is None or quantize not in MODES:
+        return None
+    stem = f"{spec.kind}_{spec.preset}_"
+    return model_name(spec, quantize, backend).replace(stem, f"{stem}{spec.variant}_", 1)
 
 
 def _run(fn: Callable[[], Any]) -> Any:
@@ -70,7 +98,9 @@ def version() -> None:
 
 @app.command("lower")
 def lower_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="Encoder checkpoint (.safetensors) to export.")],
+    checkpoint: Annotated[
+        Path, typer.Argument(help="Encoder, training or world-model checkpoint (.safetensors) to export.")
+    ],
     backend: Annotated[
         str, typer.Option(help="xnnpack, portable, coreml, vulkan, ethos-u or qnn.")
     ] = "xnnpack",
@@ -89,17 +119,61 @@ def lower_cmd(
         ),
     ] = "matmul",
     img_size: Annotated[int | None, typer.Option(help="Input size; default: the checkpoint's.")] = None,
+    npu_target: Annotated[
+        str | None,
+        typer.Option(
+            help="--backend ethos-u: the Ethos-U configuration vela compiles for (default ethos-u55-128; "
+            "ethos-u55-32/64/256, ethos-u65-256/512, ethos-u85-128/256/512/1024/2048)."
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Output folder for the .pte and its manifest.")] = Path("models"),
+    bundle: Annotated[
+        int,
+        typer.Option(
+            help="Also write MODEL.bpte, an ExecuTorch Bundled Program with N reference cases: real frames "
+            "from --calib (past the calibration ones), else the example inputs (one case), with their eager "
+            "fp32 outputs. 0: none.",
+            metavar="N",
+        ),
+    ] = 0,
+    model: ModelOpt = None,
+    mask: MaskOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Quantize (optional) and lower a checkpoint to an ExecuTorch .pte plus MODEL.manifest.json."""
+    """Quantize (optional) and lower a checkpoint to an ExecuTorch .pte plus MODEL.manifest.json
+    (and MODEL.bpte with --bundle N)."""
     from export.pipeline import export_model
+    from export.spec import spec_from_checkpoint
 
-    res = _run(
-        lambda: export_model(
-            checkpoint, backend, quantize, calib, out, num_calib, img_size=img_size, scope=scope
+    def run():
+        if model is None and mask is None:
+            return export_model(
+                checkpoint,
+                backend,
+                quantize,
+                calib,
+                out,
+                num_calib,
+                img_size=img_size,
+                scope=scope,
+                npu_target=npu_target,
+                bundle=bundle,
+            )
+        spec = spec_from_checkpoint(checkpoint, img_size=img_size, model=model, mask=mask)
+        return export_model(
+            spec,
+            backend,
+            quantize,
+            calib,
+            out,
+            num_calib,
+            scope=scope,
+            name=_predictor_name(spec, quantize, backend),
+            npu_target=npu_target,
+            bundle=bundle,
         )
-    )
+
+    res = _run(run)
     m = res.manifest_data
     data = {
         "pte": str(res.pte),
@@ -109,6 +183,9 @@ def lower_cmd(
         "quantization": m.quantization,
         "delegation": m.delegation,
     }
+    if m.bundled:
+        data["bpte"] = str(res.bpte)
+        data["bundled"] = m.bundled
 
     def text(d: dict) -> str:
         dl = d["delegation"]
@@ -117,11 +194,21 @@ def lower_cmd(
             f"delegation: {dl['delegated_subgraphs']} {backend} subgraph(s), {dl['delegated_nodes']} nodes inside, "
             f"ops outside: {dl['ops_outside_delegates'] or 'none'}",
         ]
+        if dl.get("npu_estimate"):
+            from export.backends import describe_npu_estimate
+
+            lines.append(describe_npu_estimate(dl["npu_estimate"]))
         fid = d["quantization"].get("fidelity_vs_fp32")
         if fid:
             lines.append(
                 f"int8 fidelity on {fid['images']} held-out images: cosine mean {fid['cosine_mean']:.4f}, "
                 f"min {fid['cosine_min']:.4f}"
+            )
+        if "bpte" in d:
+            b = d["bundled"]
+            lines.append(
+                f"wrote {d['bpte']} ({b['size_bytes'] / 1e6:.2f} MB): {b['cases']} case(s), {b['inputs']}, "
+                f"references: eager fp32"
             )
         return "\n".join(lines)
 
@@ -130,15 +217,17 @@ def lower_cmd(
 
 @app.command("onnx")
 def onnx_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="Encoder checkpoint (.safetensors).")],
+    checkpoint: Annotated[Path, typer.Argument(help="Encoder or training checkpoint (.safetensors).")],
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("models"),
     img_size: Annotated[int | None, typer.Option(help="Input size; default: the checkpoint's.")] = None,
+    model: ModelOpt = None,
+    mask: MaskOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Export fp32 ONNX (torch.onnx dynamo exporter) and check it with ONNX Runtime."""
     from export.onnx_export import export_onnx
 
-    path, report = _run(lambda: export_onnx(checkpoint, out, img_size=img_size))
+    path, report = _run(lambda: export_onnx(checkpoint, out, img_size=img_size, model=model, mask=mask))
     _emit(
         report,
         as_json,
@@ -148,8 +237,20 @@ def onnx_cmd(
 
 @app.command("verify")
 def verify_cmd(
-    model: Annotated[Path, typer.Argument(help="The .pte to verify (its manifest must sit beside it).")],
-    images: Annotated[Path, typer.Option(help="Folder of real images.")],
+    model: Annotated[
+        Path,
+        typer.Argument(
+            help="The .pte to verify (its manifest must sit beside it), or a .bpte (bundled program: its own "
+            "inputs and references, no --images)."
+        ),
+    ],
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of real images (required for encoders; a predictor gets context tokens encoded from "
+            "them, else generated inputs)."
+        ),
+    ] = None,
     checkpoint: CheckpointOpt = None,
     threshold: Annotated[
         float | None, typer.Option(help="Min cosine (default 0.999 fp32, 0.99 int8).")
@@ -158,18 +259,33 @@ def verify_cmd(
     threads: ThreadsOpt = 2,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the .pte with executorch.runtime on real images and compare with eager; non-zero below threshold."""
+    """Run the .pte with executorch.runtime on real inputs and compare with eager (a .bpte: its bundled
+    cases with their bundled references); non-zero below threshold."""
     from export.verify import verify_pte
 
     report = _run(lambda: verify_pte(model, images, checkpoint, threshold, limit, threads))
-    _emit(
-        report,
-        as_json,
-        lambda d: (
-            f"ok: {d['images']} images, cosine mean {d['cosine_mean']:.5f}, min {d['cosine_min']:.5f} "
+
+    def text(d: dict) -> str:
+        head = (
+            f"ok: {d['cases']} {d['inputs']}, cosine mean {d['cosine_mean']:.5f}, min {d['cosine_min']:.5f} "
             f">= {d['threshold']}"
-        ),
-    )
+        )
+        if "per_case" not in d:
+            return head
+        tol = d["allclose"]
+        lines = [f"{head}; max abs err {d['max_abs_err']:.3g} (references: {d['references']})"]
+        for c in d["per_case"]:
+            close = (
+                ""
+                if c["allclose"] is None
+                else f", executorch allclose(atol={tol['atol']:.3g}) {c['allclose']}"
+            )
+            lines.append(
+                f"  case {c['case']}: cosine {c['cosine']:.6f}, max abs err {c['max_abs_err']:.3g}{close}"
+            )
+        return "\n".join(lines)
+
+    _emit(report, as_json, text)
 
 
 @app.command("inspect")
@@ -210,7 +326,10 @@ def bench_cmd(
     """Latency p50/p90 of the .pte beside eager fp32 and ONNX Runtime fp32 of the same model."""
     from export.bench import bench_pte
 
-    report = _run(lambda: bench_pte(model, runs, warmup, threads, checkpoint, baselines))
+    def run() -> dict:
+        return bench_pte(model, runs, warmup, threads, checkpoint, baselines)
+
+    report = _run(run)
 
     def text(d: dict) -> str:
         lines = [f"{d['pte']} ({d['backend']}, {d['quantization']}, {d['threads']} threads):"]

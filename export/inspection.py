@@ -33,7 +33,12 @@ def inspect_pte(path: str | Path) -> dict:
         raise ExportError(f"{path} does not load in executorch.runtime ({e}); re-export it") from None
     methods = []
     for plan in program.execution_plan:
-        meta = loaded.load_method(plan.name).metadata if plan.name in loaded.method_names else None
+        meta, load_error = None, None
+        if plan.name in loaded.method_names:
+            try:
+                meta = loaded.load_method(plan.name).metadata
+            except Exception as e:  # a delegate this runtime lacks (ethos-u, coreml, ...): read the program
+                load_error = f"{type(e).__name__}: {e}"
         delegates = Counter(d.id for d in plan.delegates)
         ops: Counter = Counter()
         for chain in plan.chains:
@@ -51,6 +56,12 @@ def inspect_pte(path: str | Path) -> dict:
         if meta is not None:
             entry["inputs"] = [_tensor(meta.input_tensor_meta(i)) for i in range(meta.num_inputs())]
             entry["outputs"] = [_tensor(meta.output_tensor_meta(i)) for i in range(meta.num_outputs())]
+        else:
+            entry["inputs"] = [t for t in (_program_tensor(plan, i) for i in plan.inputs) if t]
+            entry["outputs"] = [t for t in (_program_tensor(plan, i) for i in plan.outputs) if t]
+        if load_error is not None:
+            entry["loads_here"] = False
+            entry["load_error"] = load_error
         methods.append(entry)
     report = {"file": str(path), "size_bytes": len(data), "sha256": file_sha256(path), "methods": methods}
     try:
@@ -69,3 +80,12 @@ def inspect_pte(path: str | Path) -> dict:
 
 def _tensor(info) -> dict:
     return {"shape": list(info.sizes()), "dtype": str(info.dtype()).split(".")[-1]}
+
+
+def _program_tensor(plan, index: int) -> dict | None:
+    """Shape and dtype of value ``index`` as the program's flatbuffer declares it (no runtime needed)."""
+    value = plan.values[index].val
+    if not hasattr(value, "sizes"):
+        return None
+    # dtype as _tensor gives it: the ScalarType code
+    return {"shape": list(value.sizes), "dtype": str(int(value.scalar_type))}

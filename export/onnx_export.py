@@ -15,13 +15,18 @@ from export.spec import spec_from_checkpoint
 
 
 def export_onnx(
-    checkpoint: str | Path, out_dir: str | Path, img_size: int | None = None
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    img_size: int | None = None,
+    model: str | None = None,
+    mask: str | None = None,
 ) -> tuple[Path, dict]:
-
-    spec = spec_from_checkpoint(checkpoint, img_size=img_size)
+    """checkpoint: a checkpoint path or a built ``ExportSpec``; model/mask as for ``spec_from_checkpoint``."""
+    spec = spec_from_checkpoint(checkpoint, img_size=img_size, model=model, mask=mask)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{spec.kind}_{spec.preset}_fp32.onnx"
+    variant = f"_{spec.variant}" if spec.variant else ""
+    path = out / f"{spec.kind}_{spec.preset}{variant}_fp32.onnx"
     try:
         program = torch.onnx.export(
             spec.module,
@@ -35,10 +40,10 @@ def export_onnx(
     except Exception as e:
         raise ExportError(f"ONNX export failed: {type(e).__name__}: {e}") from e
     session = ort_session(path, threads=2)
-    x = spec.example_inputs[0]
-    got = session.run(None, {spec.input_names[0]: x.numpy()})[0]
+    feed = {n: x.numpy() for n, x in zip(spec.input_names, spec.example_inputs, strict=True)}
+    got = session.run(None, feed)[0]
     with torch.no_grad():
-        want = spec.module(x).numpy()
+        want = spec.module(*spec.example_inputs).numpy()
     cos = float(np.dot(got.ravel(), want.ravel()) / (np.linalg.norm(got) * np.linalg.norm(want) + 1e-12))
     report = {"onnx": str(path), "ort_cosine_vs_eager": cos, "max_abs_diff": float(np.abs(got - want).max())}
     if cos < 0.999:

@@ -14,7 +14,6 @@ import torch
 
 from edge_models.checkpoint import file_sha256
 from export.backends import BACKENDS, lower, with_partitioners
-from export.calibration import load_images
 from export.errors import ExportError
 from export.quantize import MODES, fidelity, quantize, xnnpack_partitioner
 from export.spec import ExportSpec, spec_from_checkpoint
@@ -28,6 +27,7 @@ class ExportResult:
     manifest: Path
     manifest_data: Manifest
     size_bytes: int
+    bpte: Path | None = None  # the ExecuTorch Bundled Program, when bundle > 0
 
 
 def _versions() -> dict:
@@ -48,7 +48,7 @@ def model_name(spec: ExportSpec, quant: str, backend: str) -> str:
 
 
 def export_model(
-    checkpoint: str | Path,
+    checkpoint: str | Path | ExportSpec,
     backend: str = "xnnpack",
     quantize_mode: str = "none",
     calib_dir: str | Path | None = None,
@@ -58,23 +58,37 @@ def export_model(
     img_size: int | None = None,
     name: str | None = None,
     scope: str = "matmul",
+    npu_target: str | None = None,
+    bundle: int = 0,
 ) -> ExportResult:
+    """``npu_target``: the Ethos-U configuration for ``backend="ethos-u"`` (default ethos-u55-128).
+
+    ``bundle``: also write MODEL.bpte, an ExecuTorch Bundled Program with up to ``bundle`` reference
+    cases (real inputs from ``calib_dir`` past the calibration frames, else the example inputs) and
+    their fp32 eager outputs (export/bundled.py); the manifest records it under ``bundled``.
+    """
     if quantize_mode not in MODES:
         raise ExportError(f"unknown quantization '{quantize_mode}'; choose one of {', '.join(MODES)}")
     if backend not in BACKENDS:
         raise ExportError(f"unknown backend '{backend}'; choose one of: {', '.join(BACKENDS)}")
     if backend == "ethos-u" and quantize_mode == "none":
         raise ExportError("ethos-u runs int8 only: add --quantize int8")
+    if bundle < 0:
+        raise ExportError(f"--bundle {bundle}: the number of bundled cases cannot be negative")
     spec = spec_from_checkpoint(checkpoint, img_size=img_size)
-    size = spec.example_inputs[0].shape[-1]
     module = spec.module
+    calib: list = []
     quant_info: dict = {"scheme": "none"}
     if quantize_mode != "none":
         if calib_dir is None and quantize_mode == "int8":
             raise ExportError("static int8 needs --calib DIR (real frames to calibrate activation ranges)")
-        calib = load_images(calib_dir, size, limit=num_calib) if calib_dir else []
-        holdout = load_images(calib_dir, size, limit=num_holdout, offset=len(calib)) if calib_dir else []
-        module = quantize(spec.module, spec.example_inputs, calib, quantize_mode, scope)
+        if calib_dir is not None and spec.load_inputs is None:
+            raise ExportError(
+                f"a {spec.kind} takes no inputs made from frames: drop --calib (use --quantize int8-dynamic)"
+            )
+        calib = spec.load_inputs(calib_dir, limit=num_calib) if calib_dir else []
+        holdout = spec.load_inputs(calib_dir, limit=num_holdout, offset=len(calib)) if calib_dir else []
+        module = quantize(spec.module, spec.example_inputs, calib, quantize_mode, scope, backend, npu_target)
         quant_info = {
             "scheme": "int8 static, per-channel symmetric weights (XNNPACKQuantizer, PT2E)"
             if quantize_mode == "int8"
@@ -84,10 +98,18 @@ def export_model(
             "calibration_images": len(calib),
             "calibration_source": str(calib_dir) if calib_dir else None,
         }
+        if backend == "ethos-u":  # Arm's quantizer over the whole graph: the NPU runs int8 only
+            quant_info["scheme"] = "int8 static, per-channel symmetric weights (EthosUQuantizer, PT2E)"
+            quant_info["scope"] = "all"
         if holdout:
             quant_info["fidelity_vs_fp32"] = fidelity(spec.module, module, holdout)
         else:
             quant_info["fidelity_vs_fp32"] = None
+    bundle_cases = None
+    if bundle:  # before lowering, so that a folder without frames left fails fast
+        from export.bundled import bundle_inputs
+
+        bundle_cases = bundle_inputs(spec, calib_dir, bundle, offset=len(calib))
     try:
         ep = torch.export.export(module, spec.example_inputs)
     except Exception as e:
@@ -98,7 +120,7 @@ def export_model(
         # int8 bmm: the stock XNNPACK partitioner delegates bmm as fp32 only (see export/quantize.py)
         lowered = with_partitioners(ep, [xnnpack_partitioner(scope)])
     else:
-        lowered = lower(ep, backend, quantized=quantize_mode != "none")
+        lowered = lower(ep, backend, quantized=quantize_mode != "none", npu_target=npu_target)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -107,6 +129,11 @@ def export_model(
     with torch.no_grad():
         outputs = module(*spec.example_inputs)
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    bundled = None
+    if bundle:
+        from export.bundled import write_bundled_program
+
+        bundled = write_bundled_program(pte, spec, *bundle_cases, quantize_mode)
     manifest = Manifest(
         kind=spec.kind,
         preset=spec.preset,
@@ -126,6 +153,13 @@ def export_model(
         source_checkpoint_sha256=spec.source_checkpoint_sha256,
         versions=_versions(),
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        bundled=bundled,
     )
     mpath = write_manifest(manifest, pte)
-    return ExportResult(pte=pte, manifest=mpath, manifest_data=manifest, size_bytes=pte.stat().st_size)
+    return ExportResult(
+        pte=pte,
+        manifest=mpath,
+        manifest_data=manifest,
+        size_bytes=pte.stat().st_size,
+        bpte=pte.with_name(bundled["file"]) if bundled else None,
+    )

@@ -1,4 +1,5 @@
-"""Int8 post-training quantization with PT2E and ExecuTorch's XNNPACKQuantizer.
+"""Int8 post-training quantization with PT2E and ExecuTorch's XNNPACKQuantizer (Arm's EthosUQuantizer
+for the ``ethos-u`` backend: static int8 over the whole graph, see ``_ethos_u_quantizer``).
 
 static: per-channel symmetric int8 weights, int8 activations calibrated on real frames.
 dynamic: per-channel int8 weights, activations quantized per call (no calibration data needed).
@@ -123,15 +124,34 @@ def _quantizer(scope: str, config):
     return quantizer
 
 
+def _ethos_u_quantizer(npu_target: str | None):
+    """Arm's EthosUQuantizer for the compile spec the Ethos-U partitioner will get, over the whole graph.
+
+    The NPU runs int8 only: anything left fp32 falls out of the delegate onto the CPU, so every op is
+    annotated (``set_global``; int8 activations, per-channel symmetric int8 weights, int32 bias).
+    """
+    from export.backends import ethos_u_compile_spec
+
+    spec = ethos_u_compile_spec(npu_target)  # BackendUnavailable without the Arm toolchain
+    from executorch.backends.arm.quantizer import EthosUQuantizer, get_symmetric_quantization_config
+
+    return EthosUQuantizer(spec).set_global(get_symmetric_quantization_config(is_per_channel=True))
+
+
 def quantize(
     module: nn.Module,
     example_inputs: tuple[torch.Tensor, ...],
     calibration: list[torch.Tensor],
     mode: str = "int8",
     scope: str = "matmul",
+    backend: str = "xnnpack",
+    npu_target: str | None = None,
 ) -> nn.Module:
-    """-> a quantized GraphModule with the same call signature (re-export it with torch.export)."""
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import get_symmetric_quantization_config
+    """-> a quantized GraphModule with the same call signature (re-export it with torch.export).
+
+    ``backend="ethos-u"`` quantizes with Arm's EthosUQuantizer for ``npu_target`` (static int8, the
+    whole graph; ``scope`` does not apply); every other backend with the XNNPACKQuantizer and ``scope``.
+    """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     if mode not in ("int8", "int8-dynamic"):
@@ -146,9 +166,23 @@ def quantize(
             "scope 'attention' quantizes activation x activation products, which needs calibrated ranges: "
             "use --quantize int8 (static) or --scope matmul"
         )
-    config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
-    graph = torch.export.export(module, example_inputs).module()
-    prepared = prepare_pt2e(graph, _quantizer(scope, config))
+    if backend == "ethos-u":
+        if dynamic:
+            raise ExportError(
+                "ethos-u runs static int8 only (the NPU has no dynamic quantization): use --quantize int8 --calib DIR"
+            )
+        quantizer = _ethos_u_quantizer(npu_target)
+    else:
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+            get_symmetric_quantization_config,
+        )
+
+        config = get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic)
+        quantizer = _quantizer(scope, config)
+    exported = torch.export.export(module, example_inputs)
+    # Arm's annotation passes cannot take the guard-check call_module that .module() inserts.
+    graph = exported.module(check_guards=False) if backend == "ethos-u" else exported.module()
+    prepared = prepare_pt2e(graph, quantizer)
     with torch.no_grad():
         for x in calibration if not dynamic else calibration[:1] or [example_inputs[0]]:
             prepared(x)

@@ -1,22 +1,29 @@
 """What to export: every model kind becomes an ``ExportSpec`` and then follows the same path.
 
 An ``ExportSpec`` holds an eval-mode module whose ``forward`` takes fixed-shape tensors, example
-inputs of those shapes, and what the manifest needs (names, normalisation, dims). Encoders today;
-the world model registers a builder here when it lands.
+inputs of those shapes, what the manifest needs (names, normalisation, dims) and how to make real
+inputs from a folder of frames (calibration, verification). Kinds: ``encoder`` (an encoder
+checkpoint, or the EMA target encoder of a training checkpoint: what training ships as
+encoder.safetensors), ``predictor`` (the JEPA predictor of a training checkpoint, with one mask
+layout baked in: ``predictor_spec``) and ``world_model``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from edge_models.checkpoint import encoder_config, file_sha256, load_encoder, read_metadata
+from edge_models.checkpoint import encoder_config, file_sha256, load_encoder, load_predictor, read_metadata
 from edge_models.errors import CheckpointError
+from edge_models.masks import MultiBlockMasks
+from edge_models.masks.blocks import spatial_indices
 from edge_models.models import VisionTransformer
+from edge_models.models.predictor import FixedMaskPredictor
 from edge_models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from export.errors import ExportError
 
@@ -34,6 +41,11 @@ class ExportSpec:
     action_dim: int | None = None
     source_checkpoint: str | None = None
     source_checkpoint_sha256: str | None = None
+    # Real inputs from a folder of frames: load_inputs(folder, limit=None, offset=0) -> one tensor per
+    # frame, shaped like example_inputs[0] (single-input models; None where there is no such thing).
+    load_inputs: Callable[..., list[torch.Tensor]] | None = None
+    # Distinguishes exports of one checkpoint that the kind and preset do not (the predictor's mask).
+    variant: str | None = None
 
 
 class PooledEncoder(nn.Module):
@@ -49,6 +61,8 @@ class PooledEncoder(nn.Module):
 
 
 def encoder_spec(ckpt: str | Path, img_size: int | None = None) -> ExportSpec:
+    from export.calibration import load_images
+
     encoder = load_encoder(ckpt)
     size = img_size or encoder.config.img_size
     if size % encoder.config.patch_size:
@@ -74,6 +88,100 @@ def encoder_spec(ckpt: str | Path, img_size: int | None = None) -> ExportSpec:
         embedding_dim=encoder.config.width,
         source_checkpoint=str(ckpt),
         source_checkpoint_sha256=file_sha256(ckpt),
+        load_inputs=partial(load_images, size=size),
+    )
+
+
+MASK_LAYOUTS = ("right-half", "center-block", "multiblock[:SEED]")
+
+
+def mask_layout(name: str, grid: tuple[int, int, int]) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """A named mask layout on a token grid -> (ctx_idx [Nc], tgt_idx [K, Nt], parameters).
+
+    right-half:      predict the right half of the columns from the left half (K = 1).
+    center-block:    predict the centred (H/2 x W/2) block from everything around it (K = 1).
+    multiblock:SEED: the I-JEPA training sampler's draw for (seed, step 0), batch of one: K = 4 target
+                     blocks of equal size, the context block minus all of them (SEED defaults to 0).
+    Token indices as in training: t * (H * W) + row * W + col, every time step of a position.
+    """
+    gt, gh, gw = grid
+    if gh < 2 or gw < 2:
+        raise ExportError(f"a {gh}x{gw} token grid is too small to split into context and targets")
+    hw = gh * gw
+
+    def tokens(mask_hw: torch.Tensor) -> torch.Tensor:
+        s = spatial_indices(mask_hw)
+        return (torch.arange(gt).unsqueeze(1) * hw + s.unsqueeze(0)).flatten()
+
+    if name in ("right-half", "center-block"):
+        tgt = torch.zeros(gh, gw, dtype=torch.bool)
+        if name == "right-half":
+            tgt[:, gw // 2 :] = True
+            params: dict = {"target_columns": [gw // 2, gw]}
+        else:
+            bh, bw = max(1, gh // 2), max(1, gw // 2)
+            top, left = (gh - bh) // 2, (gw - bw) // 2
+            tgt[top : top + bh, left : left + bw] = True
+            params = {"target_rows": [top, top + bh], "target_columns": [left, left + bw]}
+        return tokens(~tgt), tokens(tgt).unsqueeze(0), params
+    head, _, arg = name.partition(":")
+    if head == "multiblock":
+        try:
+            seed = int(arg) if arg else 0
+        except ValueError:
+            raise ExportError(f"mask '{name}': the seed must be an integer, e.g. multiblock:3") from None
+        pair = MultiBlockMasks(seed=seed)(1, grid, step=0)[0]
+        tgt_idx = torch.stack([t[0] for t in pair.targets])
+        return pair.context[0], tgt_idx, {"seed": seed, "step": 0, "sampler": "MultiBlockMasks defaults"}
+    raise ExportError(f"unknown mask layout '{name}'; choose one of: {', '.join(MASK_LAYOUTS)}")
+
+
+def predictor_spec(ckpt: str | Path, img_size: int | None = None, mask: str | None = None) -> ExportSpec:
+    """The JEPA predictor of a training checkpoint with the mask layout ``mask`` baked in.
+
+    input: context [1, Nc, D], the context encoder's tokens at the layout's context positions (the
+    encoder runs on those tokens only, as in training) -> predicted [1, K * Nt, D] at its targets.
+    """
+    from export.calibration import load_context_tokens
+
+    if mask is None:
+        raise ExportError(f"--model predictor needs --mask LAYOUT, one of: {', '.join(MASK_LAYOUTS)}")
+    predictor = load_predictor(ckpt)  # CheckpointError unless a training checkpoint
+    context_encoder = load_encoder(ckpt, prefix="encoder.")
+    c = context_encoder.config
+    size = img_size or c.img_size
+    if size % c.patch_size:
+        raise ExportError(f"--img-size {size} is not a multiple of the patch size {c.patch_size}")
+    grid = context_encoder.grid((1, c.in_chans, size, size))
+    ctx_idx, tgt_idx, params = mask_layout(mask, grid)
+    gen = torch.Generator().manual_seed(0)
+    example = torch.randn(1, len(ctx_idx), c.width, generator=gen)
+    return ExportSpec(
+        kind="predictor",
+        preset=c.preset,
+        module=FixedMaskPredictor(predictor, ctx_idx, tgt_idx, grid).eval(),
+        example_inputs=(example,),
+        input_names=["context"],
+        output_names=["predicted"],
+        normalization={
+            "context_tokens": "context encoder (the training checkpoint's 'encoder.' weights) run on the "
+            "context positions only, as in training; its final-norm outputs in context_idx order",
+            "img_size": size,
+            "grid": list(grid),
+            "mask": {
+                "layout": mask,
+                "params": params,
+                "context_idx": ctx_idx.tolist(),
+                "target_idx": tgt_idx.tolist(),
+                "target_blocks": int(tgt_idx.shape[0]),
+                "output_order": "target_idx row-major (block 0 first)",
+            },
+        },
+        embedding_dim=c.width,
+        source_checkpoint=str(ckpt),
+        source_checkpoint_sha256=file_sha256(ckpt),
+        load_inputs=partial(load_context_tokens, encoder=context_encoder, size=size, ctx_idx=ctx_idx),
+        variant=mask.replace(":", "-s"),
     )
 
 
@@ -127,10 +235,33 @@ SPEC_BUILDERS: dict[str, Callable[..., ExportSpec]] = {"encoder": encoder_spec, 
 SPEC_BUILDERS["world_model"] = world_model_spec
 
 
-def spec_from_checkpoint(ckpt: str | Path, img_size: int | None = None) -> ExportSpec:
-    """Build the export spec for whatever model the checkpoint holds (clear error otherwise)."""
+MODELS = ("encoder", "predictor")
+
+
+def spec_from_checkpoint(
+    ckpt: str | Path | ExportSpec,
+    img_size: int | None = None,
+    model: str | None = None,
+    mask: str | None = None,
+) -> ExportSpec:
+    """Build the export spec for the model the checkpoint holds (clear error otherwise).
+
+    model: None exports what the checkpoint's kind ships (a training checkpoint: its EMA target
+    encoder); ``predictor`` the JEPA predictor of a training checkpoint, with ``mask`` baked in.
+    An ``ExportSpec`` passes through unchanged, so a caller that built one runs the same pipeline.
+    """
+    if isinstance(ckpt, ExportSpec):
+        return ckpt
+    if model is not None and model not in MODELS:
+        raise ExportError(f"unknown --model '{model}'; choose one of: {', '.join(MODELS)}")
+    if mask is not None and model != "predictor":
+        raise ExportError("--mask applies to --model predictor only")
     try:
         kind = read_metadata(ckpt).get("kind", "")
+        if model == "predictor":
+            return predictor_spec(ckpt, img_size=img_size, mask=mask)
+        if model == "encoder" and kind not in ("encoder", "train"):
+            raise ExportError(f"checkpoint {ckpt} holds a '{kind}' model, not an encoder")
         encoder_config(ckpt)
     except CheckpointError as e:
         raise ExportError(str(e)) from None
@@ -140,3 +271,25 @@ def spec_from_checkpoint(ckpt: str | Path, img_size: int | None = None) -> Expor
         return SPEC_BUILDERS[kind](ckpt, img_size=img_size)
     except CheckpointError as e:
         raise ExportError(str(e)) from None
+
+
+def spec_from_manifest(manifest, ckpt: str | Path) -> ExportSpec:
+    """Rebuild the fp32 spec an exported model was made from (its manifest + source checkpoint).
+
+    For a predictor the mask layout is recomputed from its name and checked against the index sets
+    the manifest recorded, so a changed sampler cannot silently compare different masks.
+    """
+    if manifest.kind == "predictor":
+        norm = manifest.normalization
+        mask = norm.get("mask") or {}
+        spec = predictor_spec(ckpt, img_size=norm.get("img_size"), mask=mask.get("layout"))
+        got = spec.normalization["mask"]
+        if got["context_idx"] != mask.get("context_idx") or got["target_idx"] != mask.get("target_idx"):
+            raise ExportError(
+                f"mask layout '{mask.get('layout')}' no longer gives the index sets recorded in the manifest "
+                "(the mask sampler changed); re-export the predictor"
+            )
+        return spec
+    if manifest.kind == "encoder":
+        return spec_from_checkpoint(ckpt, img_size=manifest.inputs[0].shape[-1])
+    return spec_from_checkpoint(ckpt)

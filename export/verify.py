@@ -1,7 +1,10 @@
-"""Run a ``.pte`` through ``executorch.runtime`` on real images and compare with eager PyTorch.
+"""Run a ``.pte`` through ``executorch.runtime`` on real inputs and compare with eager PyTorch.
 
-The reference is the fp32 eager model rebuilt from the manifest's source checkpoint (whose sha256
-must match). Default thresholds: cosine >= 0.999 for fp32 models, >= 0.99 for int8.
+The reference is the fp32 eager model rebuilt from the manifest and its source checkpoint (whose
+sha256 must match). Inputs: encoders take real images (required); a predictor takes context tokens
+encoded from real images when given (``spec.load_inputs``), else seeded generated tokens; a world
+model its seeded example inputs. Default thresholds: cosine >= 0.999 for fp32 models, >= 0.99 for int8.
+A ``.bpte`` (ExecuTorch Bundled Program) is checked against its own bundled cases: export/bundled.py.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from pathlib import Path
 import torch
 
 from edge_models.checkpoint import file_sha256
-from export.calibration import load_images
 from export.errors import ExportError, VerificationFailed
-from export.spec import spec_from_checkpoint
+from export.spec import ExportSpec, spec_from_manifest
 from glasses_runtime.engines.pte import ModelFileError, PteEngine
+from glasses_runtime.manifest import ManifestError, load_manifest
 
 
 def reference_checkpoint(pte: Path, manifest, override: str | Path | None) -> Path:
@@ -31,40 +34,79 @@ def reference_checkpoint(pte: Path, manifest, override: str | Path | None) -> Pa
     return ckpt
 
 
+# Backends whose .pte the executorch runtime here cannot run, and where they do run.
+RUNS_ELSEWHERE = {
+    "ethos-u": "on an Arm Ethos-U NPU: a Cortex-M board with an Ethos-U, or Arm's Corstone FVP simulator "
+    "(the executorch runtime here has no EthosUBackend); `glasses-export inspect` still reads it, and its "
+    "manifest holds vela's performance estimate (delegation.npu_estimate)",
+}
+
+
 def open_engine(pte: Path, threads: int) -> PteEngine:
     """The .pte checked against its manifest, with runtime errors turned into ExportError."""
+    try:
+        backend = load_manifest(pte).backend
+    except ManifestError:
+        backend = None  # PteEngine reports the missing or bad manifest
+    if backend in RUNS_ELSEWHERE:
+        raise ExportError(f"{pte.name} was lowered for {backend}: it runs only {RUNS_ELSEWHERE[backend]}")
     try:
         return PteEngine(pte, threads=threads)
     except ModelFileError as e:
         raise ExportError(str(e)) from None
 
 
+def verification_inputs(
+    spec: ExportSpec, images: str | Path | None, limit: int
+) -> tuple[list[tuple[torch.Tensor, ...]], str]:
+    """-> (input tuples, what they are). Real frames when given; generated ones only for non-encoders."""
+    if images is not None and spec.load_inputs is not None:
+        return [(x,) for x in spec.load_inputs(images, limit=limit)], "real frames"
+    if spec.kind == "encoder":
+        raise ExportError("verifying an encoder needs real frames: pass --images DIR")
+    if len(spec.example_inputs) > 1:
+        return [spec.example_inputs], "generated inputs"
+    gen = torch.Generator().manual_seed(1)
+    shape = spec.example_inputs[0].shape
+    return [(torch.randn(shape, generator=gen),) for _ in range(limit)], "generated inputs"
+
+
 def verify_pte(
     pte: str | Path,
-    images: str | Path,
+    images: str | Path | None,
     checkpoint: str | Path | None = None,
     threshold: float | None = None,
     limit: int = 32,
     threads: int = 2,
 ) -> dict:
     pte = Path(pte)
+    if pte.suffix == ".bpte":  # an ExecuTorch Bundled Program carries its own inputs and references
+        from export.bundled import verify_bundled
+
+        if images is not None or checkpoint is not None:
+            raise ExportError(
+                f"{pte.name} is a bundled program: it carries its inputs and references; drop --images/--checkpoint"
+            )
+        return verify_bundled(pte, threshold, threads)
     engine = open_engine(pte, threads)
     m = engine.manifest
     ckpt = reference_checkpoint(pte, m, checkpoint)
-    size = m.inputs[0].shape[-1]
-    spec = spec_from_checkpoint(ckpt, img_size=size)
+    spec = spec_from_manifest(m, ckpt)
     quantized = m.quantization.get("mode", "none") != "none"
     thr = threshold if threshold is not None else (0.99 if quantized else 0.999)
-    xs = load_images(images, size, limit=limit)
+    cases, source = verification_inputs(spec, images, limit)
     cos = []
     with torch.no_grad():
-        for x in xs:
-            a = spec.module(x).flatten()
-            b = engine.run(x).flatten()
+        for xs in cases:
+            a = spec.module(*xs).flatten()
+            b = engine.run(*xs).flatten()
             cos.append(float(torch.nn.functional.cosine_similarity(a, b, dim=0)))
     report = {
         "pte": str(pte),
-        "images": len(xs),
+        "kind": m.kind,
+        "inputs": source,
+        "cases": len(cases),
+        "images": len(cases) if source == "real frames" else 0,
         "cosine_mean": sum(cos) / len(cos),
         "cosine_min": min(cos),
         "threshold": thr,
@@ -73,7 +115,7 @@ def verify_pte(
     }
     if not report["passed"]:
         raise VerificationFailed(
-            f"{pte.name} disagrees with eager: min cosine {min(cos):.4f} < {thr} over {len(xs)} images; "
+            f"{pte.name} disagrees with eager: min cosine {min(cos):.4f} < {thr} over {len(cases)} {source}; "
             "recalibrate with more representative frames or export without quantization"
         )
     return report

@@ -6,7 +6,7 @@ how it was made (quantization, backend, delegation, source checkpoint hash, vers
 exact bytes it describes (sha256 of the ``.pte``). The runtime refuses a ``.pte`` whose hash or
 shapes do not match.
 
-    MODEL.pte  +  MODEL.manifest.json
+    MODEL.pte  +  MODEL.manifest.json  (+ MODEL.bpte, an optional ExecuTorch Bundled Program)
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ class Manifest:
     source_checkpoint_sha256: str | None = None
     versions: dict = field(default_factory=dict)
     created: str | None = None
+    # Optional ExecuTorch Bundled Program beside the .pte (glasses-export lower --bundle N): its file,
+    # sha256, case count, what the inputs and references are, and the comparison tolerances.
+    bundled: dict | None = None
     format: str = MANIFEST_FORMAT
 
     def __post_init__(self) -> None:
@@ -72,9 +75,14 @@ class Manifest:
         self.outputs = [t if isinstance(t, TensorSpec) else TensorSpec(**t) for t in self.outputs]
         if not self.inputs or not self.outputs:
             raise ManifestError("a manifest needs at least one input and one output")
+        if self.bundled is not None and not isinstance(self.bundled, dict):
+            raise ManifestError("manifest field 'bundled' must be an object; re-export the model")
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+        data = asdict(self)
+        if data["bundled"] is None:  # optional: absent unless a .bpte was written
+            del data["bundled"]
+        return json.dumps(data, indent=2)
 
     @classmethod
     def from_dict(cls, data: dict) -> Manifest:

@@ -60,3 +60,47 @@ class Predictor(nn.Module):
 
 def build_predictor(config: EncoderConfig) -> Predictor:
     return Predictor(config)
+
+
+class FixedMaskPredictor(nn.Module):
+    """The predictor for deployment: one mask layout baked in, so the graph has no gathers.
+
+    forward(ctx): ctx [1, Nc, D] context-encoder tokens at ``ctx_idx`` (in that order)
+    -> [1, K * Nt, D] predicted tokens at ``tgt_idx`` (row-major: block 0 first).
+
+    ctx_idx: [Nc] token indices of the context; tgt_idx: [K, Nt] K target blocks of Nt tokens each.
+    As in training, each target block is predicted from the context alone (its own sequence, here
+    a batch of K), so blocks do not see each other's mask tokens. The position embeddings of both
+    index sets and the mask-token queries are gathered here, once, and held as buffers.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        ctx_idx: torch.Tensor,
+        tgt_idx: torch.Tensor,
+        grid: tuple[int, int, int],
+    ) -> None:
+        super().__init__()
+        self.embed = predictor.embed
+        self.blocks = predictor.blocks
+        self.norm = predictor.norm
+        self.proj = predictor.proj
+        self.num_blocks, self.num_targets = tgt_idx.shape
+        with torch.no_grad():
+            pos = sincos_3d(predictor.width, *grid)  # [N, w]
+            # [K, Nc, w]: one copy per target block, so adding it broadcasts the context to a batch of
+            # K (XNNPACK delegates a broadcast add; a cat of K copies of one tensor it leaves outside).
+            ctx_pos = pos[ctx_idx].unsqueeze(0).expand(self.num_blocks, -1, -1)
+            self.register_buffer("ctx_pos", ctx_pos.contiguous().clone())
+            queries = predictor.mask_token.detach().reshape(1, 1, -1) + pos[tgt_idx]  # [K, Nt, w]
+            self.register_buffer("queries", queries.clone())
+        self.eval().requires_grad_(False)
+
+    def forward(self, ctx: torch.Tensor) -> torch.Tensor:
+        x = self.embed(ctx) + self.ctx_pos  # [K, Nc, w]
+        x = torch.cat([x, self.queries], dim=1)
+        for blk in self.blocks:
+            x = blk(x)
+        x = self.proj(self.norm(x[:, -self.num_targets :]))  # [K, Nt, D]
+        return x.reshape(1, self.num_blocks * self.num_targets, x.shape[-1])

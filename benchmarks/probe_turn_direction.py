@@ -1,0 +1,132 @@
+"""Can an embedding tell a left turn from a right turn? The question behind latent-only planning.
+
+A planner that works in embedding space can only choose which way to turn if the embedding of the
+view before and after a turn says which way the view moved. This probe measures that directly on
+simulator rollouts (``python -m simulator.world.collect``): for every turn (left or right) it takes
+the embeddings of the frame before and after, ``(z_t, z_t+1 - z_t)``, and trains a classifier to name
+the turn on the first half of the episodes; it reports held-out accuracy (0.5 = chance) on the rest.
+
+Two read-outs of the same encoder's tokens are compared:
+
+* ``pooled``: the mean over all tokens, L2-normalised (what the memory stores and the world model uses);
+* ``strips``: the token grid cut into ``--strips`` vertical strips, each mean-pooled and
+  L2-normalised, concatenated (keeps left/centre/right layout).
+
+and two classifiers: logistic regression (linear) and a one-hidden-layer MLP (a world model is an MLP).
+
+    python benchmarks/probe_turn_direction.py --rollouts runs/wm_data160 \
+        --encoder edge_models/weights/vit_pico.safetensors --out benchmarks/results/turn_probe.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from edge_models.checkpoint import file_sha256, load_encoder  # noqa: E402
+from edge_models.preprocess import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from edge_models.world_model.data import read_index  # noqa: E402
+
+TURN_LEFT, TURN_RIGHT = 0, 1  # simulator.world Action order: turn_left, turn_right, forward, back
+
+
+def readouts(encoder, frames: np.ndarray, strips: int) -> dict[str, np.ndarray]:
+    """uint8 [T, H, W, 3] -> {"pooled": [T, D], "strips": [T, strips * D]} (each part unit-norm)."""
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    x = (torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255 - mean) / std
+    with torch.inference_mode():
+        tokens, pooled = encoder.embed(x)
+    t, n, d = tokens.shape
+    side = int(round(n**0.5))
+    if side * side != n or side % strips:
+        raise SystemExit(
+            f"a {side}x{side} token grid does not split into {strips} equal strips; pick --strips"
+        )
+    grid = tokens.reshape(t, side, side, d)
+    w = side // strips
+    parts = [
+        torch.nn.functional.normalize(grid[:, :, i * w : (i + 1) * w].mean((1, 2)), dim=-1)
+        for i in range(strips)
+    ]
+    return {
+        "pooled": torch.nn.functional.normalize(pooled, dim=-1).numpy(),
+        "strips": torch.cat(parts, dim=-1).numpy(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rollouts", default="runs/wm_data160", help="folder of simulator rollouts (index.json)")
+    p.add_argument("--encoder", default="edge_models/weights/vit_pico.safetensors")
+    p.add_argument("--episodes", type=int, default=80, help="episodes used (every other one of the folder)")
+    p.add_argument("--strips", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out", default="benchmarks/results/turn_probe.json")
+    args = p.parse_args(argv)
+
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    root = Path(args.rollouts)
+    index = read_index(root)
+    files = [root / ep["file"] for ep in index["episodes"]][::2][: args.episodes]
+    if len(files) < 4:
+        raise SystemExit(f"{root} has too few episodes for a held-out split; collect more")
+    encoder = load_encoder(args.encoder).eval()
+    feats: dict[str, list] = {"pooled": [], "strips": []}
+    labels, groups = [], []
+    for i, f in enumerate(files):
+        with np.load(f) as z:
+            frames, actions = z["frames"], z["actions"]
+        r = readouts(encoder, frames, args.strips)
+        for t, a in enumerate(actions):
+            if a in (TURN_LEFT, TURN_RIGHT):
+                for k in feats:
+                    feats[k].append(np.concatenate([r[k][t], r[k][t + 1] - r[k][t]]))
+                labels.append(int(a))
+                groups.append(i)
+    y, g = np.array(labels), np.array(groups)
+    train = g < len(files) // 2
+    results: dict = {}
+    for k, rows in feats.items():
+        x = np.array(rows)
+        results[k] = {"dim": x.shape[1] // 2}
+        for name, clf in {
+            "logistic": LogisticRegression(max_iter=2000),
+            "mlp": MLPClassifier((256,), max_iter=500, random_state=0),
+        }.items():
+            clf.fit(x[train], y[train])
+            results[k][f"{name}_accuracy"] = round(float(clf.score(x[~train], y[~train])), 4)
+    report = {
+        "benchmark": "turn direction from embeddings (held-out episodes)",
+        "encoder": args.encoder,
+        "encoder_sha256": file_sha256(args.encoder),
+        "rollouts": str(root),
+        "episodes": len(files),
+        "turns": {"train": int(train.sum()), "held_out": int((~train).sum())},
+        "strips": args.strips,
+        "chance": 0.5,
+        "results": results,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    for k, v in results.items():
+        print(f"{k:7s} ({v['dim']}-d): logistic {v['logistic_accuracy']:.3f}  mlp {v['mlp_accuracy']:.3f}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
