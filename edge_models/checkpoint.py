@@ -99,13 +99,23 @@ def load_encoder(path: str | Path, preset: str | None = None, prefix: str = "") 
         )
     if meta.get("kind") == "train" and not prefix:
         prefix = "target_encoder."
+    return _load_module(VisionTransformer(config), path, prefix, "encoder")
+
+
+def _load_module(model: torch.nn.Module, path: Path, prefix: str, what: str) -> torch.nn.Module:
+    """Load the tensors under ``prefix`` into ``model`` (eval mode); CheckpointError names what is wrong."""
     tensors = _load_tensors(path)
     state = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-    model = VisionTransformer(config)
+    if prefix and not state:
+        found = sorted({k.split(".", 1)[0] + "." for k in tensors})
+        raise CheckpointError(
+            f"checkpoint {path} has no '{prefix}' weights (it holds {', '.join(found)}); a run trained without "
+            "the EMA target has no target_encoder.: use the encoder.safetensors it wrote (or prefix='encoder.')"
+        )
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise CheckpointError(
-            f"checkpoint {path} does not match the {config.preset} architecture (missing {missing[:3]}, "
+            f"the {what} in {path} does not match the {model.config.preset} architecture (missing {missing[:3]}, "
             f"unexpected {unexpected[:3]}); it was written by another version"
         )
     return model.eval()
@@ -122,17 +132,7 @@ def load_predictor(path: str | Path):
             f"this checkpoint has no predictor: {path} is a '{meta.get('kind')}' checkpoint; pass a training "
             "checkpoint (OUT/checkpoints/step_*.safetensors written by python -m edge_models.train)"
         )
-    config = encoder_config(path)
-    prefix = "predictor."
-    state = {k[len(prefix) :]: v for k, v in _load_tensors(path).items() if k.startswith(prefix)}
-    model = Predictor(config)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise CheckpointError(
-            f"the predictor in {path} does not match the {config.preset} architecture (missing {missing[:3]}, "
-            f"unexpected {unexpected[:3]}); it was written by another version"
-        )
-    return model.eval()
+    return _load_module(Predictor(encoder_config(path)), path, "predictor.", "predictor")
 
 
 def save_train_state(

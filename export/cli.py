@@ -255,7 +255,10 @@ def verify_cmd(
     threshold: Annotated[
         float | None, typer.Option(help="Min cosine (default 0.999 fp32, 0.99 int8).")
     ] = None,
-    limit: Annotated[int, typer.Option(help="Images to compare.")] = 32,
+    limit: Annotated[
+        int | None,
+        typer.Option(help="Images to compare (default 32; not for a .bpte, which runs all its cases)."),
+    ] = None,
     threads: ThreadsOpt = 2,
     as_json: JsonOpt = False,
 ) -> None:

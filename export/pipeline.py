@@ -7,6 +7,7 @@ result = export_model("runs/tiny/encoder.safetensors", backend="xnnpack", quanti
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +135,14 @@ def export_model(
         from export.bundled import write_bundled_program
 
         bundled = write_bundled_program(pte, spec, *bundle_cases, quantize_mode)
+    elif pte.with_suffix(
+        ".bpte"
+    ).exists():  # it bundled the program this one replaces: verify would reject it
+        pte.with_suffix(".bpte").unlink()
+        print(
+            f"removed the stale {pte.with_suffix('.bpte').name} (it bundled the previous program)",
+            file=sys.stderr,
+        )
     manifest = Manifest(
         kind=spec.kind,
         preset=spec.preset,

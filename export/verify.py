@@ -76,18 +76,21 @@ def verify_pte(
     images: str | Path | None,
     checkpoint: str | Path | None = None,
     threshold: float | None = None,
-    limit: int = 32,
+    limit: int | None = None,
     threads: int = 2,
 ) -> dict:
+    """``limit``: inputs to compare (default 32); a ``.bpte`` runs all of its bundled cases."""
     pte = Path(pte)
     if pte.suffix == ".bpte":  # an ExecuTorch Bundled Program carries its own inputs and references
         from export.bundled import verify_bundled
 
-        if images is not None or checkpoint is not None:
+        if images is not None or checkpoint is not None or limit is not None:
             raise ExportError(
-                f"{pte.name} is a bundled program: it carries its inputs and references; drop --images/--checkpoint"
+                f"{pte.name} is a bundled program: it carries its inputs and references and runs all of its cases; "
+                "drop --images/--checkpoint/--limit"
             )
         return verify_bundled(pte, threshold, threads)
+    limit = 32 if limit is None else limit
     engine = open_engine(pte, threads)
     m = engine.manifest
     ckpt = reference_checkpoint(pte, m, checkpoint)

@@ -40,3 +40,23 @@ def test_checkpoint_errors(tmp_path):
     save_file({"w": torch.zeros(3)}, str(foreign))
     with pytest.raises(CheckpointError, match="not a glasses-runtime checkpoint"):
         load_encoder(foreign)
+
+
+def test_train_checkpoint_without_ema_target_names_what_it_holds(tmp_path):
+    from edge_models.checkpoint import load_predictor, save_train_state
+    from edge_models.models import Predictor
+
+    enc = vit_pico()
+    pred = Predictor(enc.config)
+    opt = torch.optim.AdamW(enc.parameters())
+    path = save_train_state(
+        tmp_path / "step.safetensors", {"encoder": enc, "predictor": pred}, opt, 1, enc.config, {}
+    )
+    with pytest.raises(CheckpointError, match="no 'target_encoder.' weights .*encoder., .*predictor."):
+        load_encoder(path)  # the default for a train checkpoint is the EMA target, absent here
+    x = torch.rand(1, 3, 96, 96)
+    with torch.no_grad():
+        assert torch.equal(load_encoder(path, prefix="encoder.").embed(x)[1], enc.eval().embed(x)[1])
+    assert isinstance(load_predictor(path), Predictor)
+    with pytest.raises(CheckpointError, match="has no predictor"):
+        load_predictor(save_encoder(tmp_path / "enc.safetensors", enc))

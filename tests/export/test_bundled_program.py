@@ -110,6 +110,19 @@ def test_truncated_tampered_and_foreign_bpte_are_one_clear_line(int8, tmp_path):
     assert ok["passed"] and ok["allclose"] is None
     res = runner.invoke(app, ["verify", int8["bpte"], "--images", str(tmp_path)])
     _one_error_line(res, 2, "drop --images")
+    res = runner.invoke(app, ["verify", int8["bpte"], "--limit", "2"])
+    _one_error_line(res, 2, "runs all of its cases")
+
+
+def test_relowering_without_bundle_removes_the_stale_bpte(ckpt, tmp_path):
+    args = ["lower", str(ckpt), "--backend", "portable", "--out", str(tmp_path), "--json"]
+    first = _json(runner.invoke(app, [*args, "--bundle", "1"]))
+    assert Path(first["bpte"]).is_file()
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0 and "removed the stale" in res.stderr, res.output
+    assert not Path(first["bpte"]).exists() and "bundled" not in json.loads(
+        Path(first["manifest"]).read_text()
+    )
 
 
 def test_wrong_references_fail_verification(int8, ckpt, tmp_path):
