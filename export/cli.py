@@ -96,6 +96,17 @@ def version() -> None:
     typer.echo(__version__)
 
 
+BundleOpt = Annotated[
+    int,
+    typer.Option(
+        help="Also write MODEL.bpte, an ExecuTorch Bundled Program with N reference cases: real frames "
+        "from --calib (past the calibration ones), else the example inputs (one case), with their eager "
+        "fp32 outputs. 0: none.",
+        metavar="N",
+    ),
+]
+
+
 @app.command("lower")
 def lower_cmd(
     checkpoint: Annotated[
@@ -127,15 +138,7 @@ def lower_cmd(
         ),
     ] = None,
     out: Annotated[Path, typer.Option(help="Output folder for the .pte and its manifest.")] = Path("models"),
-    bundle: Annotated[
-        int,
-        typer.Option(
-            help="Also write MODEL.bpte, an ExecuTorch Bundled Program with N reference cases: real frames "
-            "from --calib (past the calibration ones), else the example inputs (one case), with their eager "
-            "fp32 outputs. 0: none.",
-            metavar="N",
-        ),
-    ] = 0,
+    bundle: BundleOpt = 0,
     model: ModelOpt = None,
     mask: MaskOpt = None,
     as_json: JsonOpt = False,
@@ -436,6 +439,7 @@ def all_cmd(
         float | None, typer.Option(help="Verify: min cosine (default 0.999 fp32, 0.99 int8).")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    bundle: BundleOpt = 0,
     as_json: JsonOpt = False,
 ) -> None:
     """The whole pipeline: distil -> quantize -> lower -> manifest -> verify (-> ONNX)."""
@@ -451,7 +455,7 @@ def all_cmd(
                 teacher, student, data, run_dir, img_size, steps, batch_size, lr, seed, True, progress
             )
         )
-        exp = export_model(res.encoder_path, backend, quantize, calib, out)
+        exp = export_model(res.encoder_path, backend, quantize, calib, out, bundle=bundle)
         report = {
             "distill": res.summary,
             "pte": str(exp.pte),
@@ -462,6 +466,8 @@ def all_cmd(
         }
         if backend in ("xnnpack", "portable"):
             report["verify"] = verify_pte(exp.pte, calib, res.encoder_path, threshold)
+            if exp.bpte is not None:
+                report["verify_bundled"] = verify_pte(exp.bpte, None, threshold=threshold)
         if onnx:
             report["onnx"] = export_onnx(res.encoder_path, out, img_size=img_size)[1]
         return report
@@ -478,6 +484,11 @@ def all_cmd(
         if "verify" in d:
             lines.append(
                 f"verified on {d['verify']['images']} images: cosine min {d['verify']['cosine_min']:.4f}"
+            )
+        if "verify_bundled" in d:
+            b = d["verify_bundled"]
+            lines.append(
+                f"verified {b['bpte']}: {b['cases']} bundled case(s), cosine min {b['cosine_min']:.4f}"
             )
         if "onnx" in d:
             lines.append(f"onnx: {d['onnx']['onnx']} (ORT cosine {d['onnx']['ort_cosine_vs_eager']:.6f})")

@@ -121,12 +121,15 @@ def test_all_one_liner(bikes_frames, tmp_path):
             "--threshold",
             "0.9",
             "--no-progress",
+            "--bundle",
+            "2",
             "--json",
         ],
     )
     assert res.exit_code == 0, res.output
     rep = json.loads(res.stdout.strip().splitlines()[-1])
     assert rep["delegation"]["fully_delegated"]
+    assert rep["verify_bundled"]["passed"] and rep["verify_bundled"]["cases"] == 2
     assert rep["verify"]["passed"] and rep["quantization"]["mode"] == "int8"
     assert rep["onnx"]["ort_cosine_vs_eager"] > 0.999
     assert (tmp_path / "models" / "encoder_vit_pico_int8_xnnpack.manifest.json").is_file()
