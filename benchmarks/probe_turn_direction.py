@@ -14,6 +14,13 @@ Two read-outs of the same encoder's tokens are compared:
 
 and two classifiers: logistic regression (linear) and a one-hidden-layer MLP (a world model is an MLP).
 
+Then the planner's question itself (``--world-model-steps``, 0 skips it): a world model per read-out
+(the repo's ``WorldModel``, teacher forcing + 3-step fed-back loss, as ``edge_models.world_model.train``)
+on the first 90 % of all episodes; on every turn of the last 10 %, is its prediction with the true
+turn closer to what came next than its prediction with the opposite turn? Counted in the read-out's
+own space and against the next frame's pooled embedding (the strips summed and normalised), which is
+what a goal from memory is compared with.
+
     python benchmarks/probe_turn_direction.py --rollouts runs/wm_data160 \
         --encoder edge_models/weights/vit_pico.safetensors --out benchmarks/results/turn_probe.json
 """
@@ -63,6 +70,71 @@ def readouts(encoder, frames: np.ndarray, strips: int) -> dict[str, np.ndarray]:
     }
 
 
+def world_model_turn_choice(encoder, root: Path, index: dict, strips: int, steps: int) -> dict:
+    """Train a world model per read-out; how often the true turn predicts the next frame better."""
+    import math
+
+    from edge_models.world_model.config import WorldModelConfig
+    from edge_models.world_model.data import EmbeddedEpisode, WindowSampler
+    from edge_models.world_model.model import WorldModel
+    from edge_models.world_model.train import window_loss
+
+    eps: dict[str, list] = {"pooled": [], "strips": []}
+    for ep in index["episodes"]:
+        with np.load(root / ep["file"]) as z:
+            frames, actions, poses = z["frames"], z["actions"], z["poses"]
+        r = readouts(encoder, frames, strips)
+        onehot = np.eye(4, dtype=np.float32)[actions]
+        eps["pooled"].append(EmbeddedEpisode(r["pooled"], onehot, poses))
+        eps["strips"].append(EmbeddedEpisode(r["strips"] / math.sqrt(strips), onehot, poses))  # unit norm
+    n_train = int(len(index["episodes"]) * 0.9)
+
+    def pooled(z: torch.Tensor, kind: str) -> torch.Tensor:
+        return z if kind == "pooled" else torch.nn.functional.normalize(z.reshape(strips, -1).sum(0), dim=-1)
+
+    out = {}
+    for kind, episodes in eps.items():
+        torch.manual_seed(0)
+        dim = episodes[0].emb.shape[1]
+        model = WorldModel(WorldModelConfig(embed_dim=dim, hidden=128 if kind == "pooled" else 256))
+        sampler = WindowSampler(episodes[:n_train], model.config.context, 3, seed=0)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+        for step in range(steps):
+            for group in opt.param_groups:
+                group["lr"] = 1e-3 * 0.5 * (1 + math.cos(math.pi * step / steps))
+            loss, _, _ = window_loss(model, *sampler.sample(256), rollout_weight=1.0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        model.eval()
+        own = near = total = 0
+        with torch.no_grad():
+            for e, ref in zip(episodes[n_train:], eps["pooled"][n_train:], strict=True):
+                acts = e.actions.argmax(1)
+                for t in range(1, len(acts)):
+                    if acts[t] not in (TURN_LEFT, TURN_RIGHT):
+                        continue
+                    ctx = torch.from_numpy(e.emb[t - 1 : t + 1]).unsqueeze(0)
+                    a = torch.zeros(2, 1, 4)
+                    a[0, 0, acts[t]] = 1
+                    a[1, 0, TURN_LEFT + TURN_RIGHT - acts[t]] = 1
+                    pred = model.rollout(ctx.expand(2, -1, -1), a)[:, 0]  # [true, opposite]
+                    nxt, nxt_pooled = torch.from_numpy(e.emb[t + 1]), torch.from_numpy(ref.emb[t + 1])
+                    d = ((pred - nxt) ** 2).sum(-1)
+                    dp = torch.stack([((pooled(x, kind) - nxt_pooled) ** 2).sum() for x in pred])
+                    own += int(d[0] < d[1])
+                    near += int(dp[0] < dp[1])
+                    total += 1
+        out[kind] = {
+            "dim": dim,
+            "held_out_turns": total,
+            "own_space": round(own / total, 4),
+            "pooled": round(near / total, 4),
+        }
+    out["setup"] = f"{n_train} training / {len(eps['pooled']) - n_train} held-out episodes, {steps} steps"
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rollouts", default="runs/wm_data160", help="folder of simulator rollouts (index.json)")
@@ -70,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=80, help="episodes used (every other one of the folder)")
     p.add_argument("--strips", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--world-model-steps", type=int, default=3000, help="0: skip the world-model part")
     p.add_argument("--out", default="benchmarks/results/turn_probe.json")
     args = p.parse_args(argv)
 
@@ -108,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         }.items():
             clf.fit(x[train], y[train])
             results[k][f"{name}_accuracy"] = round(float(clf.score(x[~train], y[~train])), 4)
+    if args.world_model_steps > 0:
+        results["world_model_turn_choice"] = world_model_turn_choice(
+            encoder, root, index, args.strips, args.world_model_steps
+        )
     report = {
         "benchmark": "turn direction from embeddings (held-out episodes)",
         "encoder": args.encoder,
@@ -122,8 +199,15 @@ def main(argv: list[str] | None = None) -> int:
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    for k, v in results.items():
+    for k in ("pooled", "strips"):
+        v = results[k]
         print(f"{k:7s} ({v['dim']}-d): logistic {v['logistic_accuracy']:.3f}  mlp {v['mlp_accuracy']:.3f}")
+    for k, v in results.get("world_model_turn_choice", {}).items():
+        if k == "setup":
+            continue
+        print(
+            f"world model on {k:7s}: true turn closer on {v['own_space']:.3f} (own space), {v['pooled']:.3f} (pooled)"
+        )
     print(f"wrote {args.out}")
     return 0
 
