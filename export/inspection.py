@@ -78,8 +78,30 @@ def inspect_pte(path: str | Path) -> dict:
     return report
 
 
+# ExecuTorch ScalarType codes (what the runtime's tensor info and the flatbuffer give) -> the
+# names the manifest uses.
+_DTYPES = {
+    0: "uint8",
+    1: "int8",
+    2: "int16",
+    3: "int32",
+    4: "int64",
+    5: "float16",
+    6: "float32",
+    7: "float64",
+}
+_DTYPES.update({11: "bool", 15: "bfloat16"})
+
+
+def _dtype_name(code) -> str:
+    try:
+        return _DTYPES.get(int(code), f"scalar_type_{int(code)}")
+    except (TypeError, ValueError):  # an enum: keep its own name
+        return str(code).split(".")[-1]
+
+
 def _tensor(info) -> dict:
-    return {"shape": list(info.sizes()), "dtype": str(info.dtype()).split(".")[-1]}
+    return {"shape": list(info.sizes()), "dtype": _dtype_name(info.dtype())}
 
 
 def _program_tensor(plan, index: int) -> dict | None:
@@ -87,5 +109,4 @@ def _program_tensor(plan, index: int) -> dict | None:
     value = plan.values[index].val
     if not hasattr(value, "sizes"):
         return None
-    # dtype as _tensor gives it: the ScalarType code
-    return {"shape": list(value.sizes), "dtype": str(int(value.scalar_type))}
+    return {"shape": list(value.sizes), "dtype": _dtype_name(value.scalar_type)}

@@ -110,6 +110,7 @@ def test_inspect(int8_pte):
     assert m["name"] == "forward" and m["delegates"] == {"XnnpackBackend": 1}
     assert m["ops_outside_delegates"] == {} and m["fully_delegated"]
     assert m["inputs"][0]["shape"] == [1, 3, 96, 96] and m["outputs"][0]["shape"] == [1, 96]
+    assert m["inputs"][0]["dtype"] == m["outputs"][0]["dtype"] == "float32"  # named as in the manifest
     assert rep["manifest"]["hash_matches"]
 
 
