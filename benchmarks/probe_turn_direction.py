@@ -70,7 +70,21 @@ def readouts(encoder, frames: np.ndarray, strips: int) -> dict[str, np.ndarray]:
     }
 
 
-def world_model_turn_choice(encoder, root: Path, index: dict, strips: int, steps: int) -> dict:
+class Episodes:
+    """Each rollout file loaded and embedded once: (read-outs, actions, poses), shared by both parts."""
+
+    def __init__(self, encoder, strips: int) -> None:
+        self.encoder, self.strips, self._seen = encoder, strips, {}
+
+    def __call__(self, path: Path) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        if path not in self._seen:
+            with np.load(path) as z:
+                frames, actions, poses = z["frames"], z["actions"], z["poses"]
+            self._seen[path] = (readouts(self.encoder, frames, self.strips), actions, poses)
+        return self._seen[path]
+
+
+def world_model_turn_choice(episodes: Episodes, root: Path, index: dict, strips: int, steps: int) -> dict:
     """Train a world model per read-out; how often the true turn predicts the next frame better."""
     import math
 
@@ -81,9 +95,7 @@ def world_model_turn_choice(encoder, root: Path, index: dict, strips: int, steps
 
     eps: dict[str, list] = {"pooled": [], "strips": []}
     for ep in index["episodes"]:
-        with np.load(root / ep["file"]) as z:
-            frames, actions, poses = z["frames"], z["actions"], z["poses"]
-        r = readouts(encoder, frames, strips)
+        r, actions, poses = episodes(root / ep["file"])
         onehot = np.eye(4, dtype=np.float32)[actions]
         eps["pooled"].append(EmbeddedEpisode(r["pooled"], onehot, poses))
         eps["strips"].append(EmbeddedEpisode(r["strips"] / math.sqrt(strips), onehot, poses))  # unit norm
@@ -93,11 +105,11 @@ def world_model_turn_choice(encoder, root: Path, index: dict, strips: int, steps
         return z if kind == "pooled" else torch.nn.functional.normalize(z.reshape(strips, -1).sum(0), dim=-1)
 
     out = {}
-    for kind, episodes in eps.items():
+    for kind, data in eps.items():
         torch.manual_seed(0)
-        dim = episodes[0].emb.shape[1]
+        dim = data[0].emb.shape[1]
         model = WorldModel(WorldModelConfig(embed_dim=dim, hidden=128 if kind == "pooled" else 256))
-        sampler = WindowSampler(episodes[:n_train], model.config.context, 3, seed=0)
+        sampler = WindowSampler(data[:n_train], model.config.context, 3, seed=0)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
         for step in range(steps):
             for group in opt.param_groups:
@@ -109,7 +121,7 @@ def world_model_turn_choice(encoder, root: Path, index: dict, strips: int, steps
         model.eval()
         own = near = total = 0
         with torch.no_grad():
-            for e, ref in zip(episodes[n_train:], eps["pooled"][n_train:], strict=True):
+            for e, ref in zip(data[n_train:], eps["pooled"][n_train:], strict=True):
                 acts = e.actions.argmax(1)
                 for t in range(1, len(acts)):
                     if acts[t] not in (TURN_LEFT, TURN_RIGHT):
@@ -156,13 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     files = [root / ep["file"] for ep in index["episodes"]][::2][: args.episodes]
     if len(files) < 4:
         raise SystemExit(f"{root} has too few episodes for a held-out split; collect more")
-    encoder = load_encoder(args.encoder).eval()
+    episodes = Episodes(load_encoder(args.encoder).eval(), args.strips)
     feats: dict[str, list] = {"pooled": [], "strips": []}
     labels, groups = [], []
     for i, f in enumerate(files):
-        with np.load(f) as z:
-            frames, actions = z["frames"], z["actions"]
-        r = readouts(encoder, frames, args.strips)
+        r, actions, _ = episodes(f)
         for t, a in enumerate(actions):
             if a in (TURN_LEFT, TURN_RIGHT):
                 for k in feats:
@@ -183,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             results[k][f"{name}_accuracy"] = round(float(clf.score(x[~train], y[~train])), 4)
     if args.world_model_steps > 0:
         results["world_model_turn_choice"] = world_model_turn_choice(
-            encoder, root, index, args.strips, args.world_model_steps
+            episodes, root, index, args.strips, args.world_model_steps
         )
     report = {
         "benchmark": "turn direction from embeddings (held-out episodes)",

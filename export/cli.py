@@ -54,17 +54,6 @@ MaskOpt = Annotated[
 ]
 
 
-def _predictor_name(spec, quantize: str, backend: str) -> str | None:
-    """File name stem with the mask layout in it, so two layouts of one checkpoint do not collide."""
-    from export.pipeline import model_name
-    from export.quantize import MODES
-
-    if spec.variant is None or quantize not in MODES:
-        return None
-    stem = f"{spec.kind}_{spec.preset}_"
-    return model_name(spec, quantize, backend).replace(stem, f"{stem}{spec.variant}_", 1)
-
-
 def _run(fn: Callable[[], Any]) -> Any:
     """Call fn; turn our errors into one stderr line and an exit code."""
     from edge_models.errors import EdgeModelsError
@@ -146,34 +135,21 @@ def lower_cmd(
     """Quantize (optional) and lower a checkpoint to an ExecuTorch .pte plus MODEL.manifest.json
     (and MODEL.bpte with --bundle N)."""
     from export.pipeline import export_model
-    from export.spec import spec_from_checkpoint
 
     def run():
-        if model is None and mask is None:
-            return export_model(
-                checkpoint,
-                backend,
-                quantize,
-                calib,
-                out,
-                num_calib,
-                img_size=img_size,
-                scope=scope,
-                npu_target=npu_target,
-                bundle=bundle,
-            )
-        spec = spec_from_checkpoint(checkpoint, img_size=img_size, model=model, mask=mask)
         return export_model(
-            spec,
+            checkpoint,
             backend,
             quantize,
             calib,
             out,
             num_calib,
+            img_size=img_size,
             scope=scope,
-            name=_predictor_name(spec, quantize, backend),
             npu_target=npu_target,
             bundle=bundle,
+            model=model,
+            mask=mask,
         )
 
     res = _run(run)

@@ -44,8 +44,10 @@ def _versions() -> dict:
 
 
 def model_name(spec: ExportSpec, quant: str, backend: str) -> str:
+    """kind_preset[_variant]_quant_backend: the variant (a predictor's mask layout) keeps two layouts of one
+    checkpoint from overwriting each other."""
     q = {"none": "fp32", "int8": "int8", "int8-dynamic": "int8dyn"}[quant]
-    return f"{spec.kind}_{spec.preset}_{q}_{backend}"
+    return "_".join(x for x in (spec.kind, spec.preset, spec.variant, q, backend) if x)
 
 
 def export_model(
@@ -60,6 +62,8 @@ def export_model(
     name: str | None = None,
     scope: str = "matmul",
     npu_target: str | None = None,
+    model: str | None = None,
+    mask: str | None = None,
     bundle: int = 0,
 ) -> ExportResult:
     """``npu_target``: the Ethos-U configuration for ``backend="ethos-u"`` (default ethos-u55-128).
@@ -76,7 +80,7 @@ def export_model(
         raise ExportError("ethos-u runs int8 only: add --quantize int8")
     if bundle < 0:
         raise ExportError(f"--bundle {bundle}: the number of bundled cases cannot be negative")
-    spec = spec_from_checkpoint(checkpoint, img_size=img_size)
+    spec = spec_from_checkpoint(checkpoint, img_size=img_size, model=model, mask=mask)
     module = spec.module
     calib: list = []
     quant_info: dict = {"scheme": "none"}

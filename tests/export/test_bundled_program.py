@@ -13,7 +13,6 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from edge_models.embed import DEFAULT_WEIGHTS
 from export.cli import app
 from export.errors import ExportError
 
@@ -32,11 +31,6 @@ def _one_error_line(res, code: int, message: str) -> None:
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], res.stderr
     assert res.stderr.rstrip().splitlines()[-1] == errors[0]
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    return Path(shutil.copy(DEFAULT_WEIGHTS, tmp_path_factory.mktemp("ckpt") / "vit_pico.safetensors"))
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edge_models.embed import DEFAULT_WEIGHTS
 from export.cli import app
 
 runner = CliRunner()
@@ -19,12 +18,6 @@ runner = CliRunner()
 def _json(res) -> dict:
     assert res.exit_code == 0, res.output
     return json.loads(res.stdout.strip().splitlines()[-1])  # stdout only: backends log to stderr
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ckpt")
-    return shutil.copy(DEFAULT_WEIGHTS, d / "vit_pico.safetensors")
 
 
 @pytest.fixture(scope="module")

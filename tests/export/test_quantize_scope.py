@@ -4,13 +4,10 @@ the .pte is fully delegated and agrees with fp32. One quantization and one lower
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 import torch
 
 import export.pipeline
-from edge_models.embed import DEFAULT_WEIGHTS
 from export.calibration import load_images
 from export.errors import ExportError
 from export.pipeline import export_model
@@ -30,12 +27,6 @@ def _is_dq(node) -> bool:
 
 def _ops(graph, target):
     return [n for n in graph.graph.nodes if n.op == "call_function" and n.target == target]
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ckpt")
-    return shutil.copy(DEFAULT_WEIGHTS, d / "vit_pico.safetensors")
 
 
 @pytest.fixture(scope="module")
