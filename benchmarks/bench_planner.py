@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_planner.py --world-model runs/wm128/world_model.safetensors
 
-Per seeded episode (2x2 MiniWorld apartment, 96 px, discrete actions, six objects), the protocol of
+Per seeded episode (2x2 MiniWorld apartment, 128 px, discrete actions, six objects), the protocol of
 ``simulator.find_object`` (shared with ``glasses-sim find``): explore with a random walk recorded into a
 fresh memory, aim at the remembered keyframe that saw the object passed longest ago closest and most
 squarely, then each policy walks back from where the walk ended. Object goals through enrollment are
@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--encoder",
-        default=str(ROOT / "edge_models/weights/vit_pico.safetensors"),
+        default=str(ROOT / "edge_models/weights/vit_tiny.safetensors"),
         help="encoder checkpoint (eager, batched) or its .pte (the runtime's engine)",
     )
     p.add_argument("--episodes", type=int, default=50, help="valid episodes (walks that passed an object)")
@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "find the object",
         "config": {k: v for k, v in vars(args).items() if k != "out"},
-        "world": "2x2 MiniWorld apartment, 96 px, discrete actions (30 deg turns, 0.25 m steps), objects key/ball/box",
+        "world": "2x2 MiniWorld apartment, 128 px, discrete actions (30 deg turns, 0.25 m steps), objects key/ball/box",
         "episodes": len(rows),
         "walks_without_object_skipped": skips["no object"],
         "walks_ending_near_the_object_skipped": skips["too close"],

@@ -1,6 +1,9 @@
-"""Write a mixed int8 calibration folder: street frames and Fashion-MNIST train images, interleaved.
+"""Write a mixed int8 calibration folder: street frames and Fashion-MNIST train images, interleaved
+(and, with ``--rollouts DIR`` / ``--photos``, MiniWorld frames and the train split of the real photos).
 
     .venv/bin/python benchmarks/make_calibration_set.py --out runs/calib_mix
+    .venv/bin/python benchmarks/make_calibration_set.py --out runs/calib4 --rollouts runs/mw_enc22 --photos \
+        --per-source 12 --size 128
     glasses-export lower STUDENT.safetensors --quantize int8 --calib runs/calib_mix --out models/
 
 Static int8 fixes each activation's range from the calibration images. Calibrated on street frames
@@ -25,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from edge_models.data import IMAGE_EXTS, list_files  # noqa: E402
 from edge_models.datasets import fashion_mnist, to_rgb_size  # noqa: E402
+from edge_models.distill.mixture import load_photos, rollout_frames, shrink  # noqa: E402
 
 
 def main() -> None:
@@ -33,21 +37,35 @@ def main() -> None:
     ap.add_argument("--frames", type=Path, default=ROOT / "tests/assets/bikes_frames")
     ap.add_argument("--per-source", type=int, default=24, help="images of each kind")
     ap.add_argument("--size", type=int, default=64, help="side of the Fashion-MNIST images written")
+    ap.add_argument("--rollouts", type=Path, help="also MiniWorld frames of this rollout folder")
+    ap.add_argument("--photos", action="store_true", help="also the train split of the real photos")
     args = ap.parse_args()
     street = list_files(args.frames, IMAGE_EXTS)
-    if len(street) < args.per_source:
-        raise SystemExit(
-            f"error: {args.frames} has {len(street)} images, fewer than --per-source {args.per_source}"
-        )
-    clothes, _ = fashion_mnist("train")
-    args.out.mkdir(parents=True, exist_ok=True)
     n = args.per_source
-    for i in range(n):
-        frame = cv2.imread(str(street[i * len(street) // n]))
-        cv2.imwrite(str(args.out / f"{2 * i:03d}_street.png"), frame)
-        rgb = to_rgb_size(clothes[i], args.size)
-        cv2.imwrite(str(args.out / f"{2 * i + 1:03d}_fmnist.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    print(f"wrote {2 * n} images to {args.out}")
+    if len(street) < n:
+        raise SystemExit(f"error: {args.frames} has {len(street)} images, fewer than --per-source {n}")
+    clothes, _ = fashion_mnist("train")
+    kinds = {
+        "street": [
+            cv2.cvtColor(cv2.imread(str(street[i * len(street) // n])), cv2.COLOR_BGR2RGB) for i in range(n)
+        ],
+        "fmnist": [to_rgb_size(clothes[i], args.size) for i in range(n)],
+    }
+    if args.rollouts:
+        frames = rollout_frames(args.rollouts)
+        kinds["world"] = [frames[i * len(frames) // n] for i in range(n)]
+    if args.photos:
+        photos = load_photos("train", max_side=2 * args.size)[0]
+        kinds["photo"] = [shrink(photos[i % len(photos)], 2 * args.size) for i in range(n)]
+    args.out.mkdir(parents=True, exist_ok=True)
+    k = 0
+    for i in range(
+        n
+    ):  # interleaved, so the first 32 (calibration) and the next 16 (held out) hold every kind
+        for name, images in kinds.items():
+            cv2.imwrite(str(args.out / f"{k:03d}_{name}.png"), cv2.cvtColor(images[i], cv2.COLOR_RGB2BGR))
+            k += 1
+    print(f"wrote {k} images to {args.out}")
 
 
 if __name__ == "__main__":

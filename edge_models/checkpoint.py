@@ -8,7 +8,10 @@ Two kinds share one format:
   predictor, optimizer moments, RNG state, step and the training config (``save_train_state``).
 
 Writes go to a temporary file that is fsynced and renamed, so a crash never leaves a half-written
-checkpoint under the final name.
+checkpoint under the final name. Shipped encoders are stored in float16 (half the bytes; loading
+casts back to float32):
+
+    python -m edge_models.checkpoint --half runs/x/encoder.safetensors edge_models/weights/vit_tiny.safetensors
 """
 
 from __future__ import annotations
@@ -65,13 +68,27 @@ def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"checkpoint {path} is corrupt ({e}); re-create it") from None
 
 
-def save_encoder(path: str | Path, encoder: VisionTransformer, extra: dict[str, str] | None = None) -> Path:
-    """Save one encoder's weights with its config. Returns the path."""
+def save_encoder(
+    path: str | Path,
+    encoder: VisionTransformer,
+    extra: dict[str, str] | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Path:
+    """Save one encoder's weights with its config (``dtype``: float32, or float16 to ship). Returns the path."""
     path = Path(path)
     meta = {"format": FORMAT, "kind": "encoder", "config": json.dumps(encoder.config.to_dict())}
     meta.update(extra or {})
-    _atomic_save(dict(encoder.state_dict()), meta, path)
+    if dtype != torch.float32:
+        meta["dtype"] = str(dtype).removeprefix("torch.")
+    _atomic_save({k: v.to(dtype) for k, v in encoder.state_dict().items()}, meta, path)
     return path
+
+
+def half_copy(src: str | Path, dst: str | Path) -> Path:
+    """An encoder checkpoint rewritten in float16 (its metadata kept, the source's sha256 added)."""
+    meta = {k: v for k, v in read_metadata(src).items() if k not in ("format", "kind", "config")}
+    meta["half_of_sha256"] = file_sha256(src)
+    return save_encoder(dst, load_encoder(src), extra=meta, dtype=torch.float16)
 
 
 def encoder_config(path: str | Path) -> EncoderConfig:
@@ -204,3 +221,17 @@ def load_train_state(
     optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
     torch.set_rng_state(tensors["rng.torch"])
     return int(meta["step"])
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description="Rewrite an encoder checkpoint in float16 (to ship it).")
+    ap.add_argument("--half", nargs=2, metavar=("SRC", "DST"), required=True)
+    args = ap.parse_args()
+    try:
+        print(half_copy(*args.half))
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

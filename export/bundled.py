@@ -82,10 +82,6 @@ def bundle_inputs(
     return [tuple(x.contiguous() for x in spec.example_inputs)], {"inputs": "example inputs"}
 
 
-def _as_tuple(y) -> tuple[torch.Tensor, ...]:
-    return tuple(y) if isinstance(y, (tuple, list)) else (y,)
-
-
 def write_bundled_program(
     pte: Path, spec: ExportSpec, cases: list[tuple[torch.Tensor, ...]], info: dict, quantize_mode: str
 ) -> dict:
@@ -97,7 +93,7 @@ def write_bundled_program(
     test_cases, peak = [], 0.0
     with torch.no_grad():
         for xs in cases:
-            ys = tuple(y.detach().contiguous().clone() for y in _as_tuple(spec.module(*xs)))
+            ys = tuple(y.detach().contiguous().clone() for y in spec.outputs(*xs).values())
             peak = max([peak] + [float(y.abs().max()) for y in ys if y.is_floating_point()])
             test_cases.append(MethodTestCase(inputs=xs, expected_outputs=ys))
     # pte_file_path: the bundle holds the .pte's bytes exactly as written (checked by sha256 on verify)

@@ -130,6 +130,13 @@ def lower_cmd(
     bundle: BundleOpt = 0,
     model: ModelOpt = None,
     mask: MaskOpt = None,
+    tokens: Annotated[
+        bool,
+        typer.Option(
+            help="Encoders: also output the spatial token grid 'tokens' [1, h, w, D] beside 'embedding' "
+            "(--no-tokens writes the older single-output form)."
+        ),
+    ] = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Quantize (optional) and lower a checkpoint to an ExecuTorch .pte plus MODEL.manifest.json
@@ -150,6 +157,7 @@ def lower_cmd(
             bundle=bundle,
             model=model,
             mask=mask,
+            tokens=tokens,
         )
 
     res = _run(run)
@@ -331,14 +339,21 @@ def bench_cmd(
 TeacherOpt = Annotated[str, typer.Option(help="efficientnet-lite0, jepa:CHECKPOINT or vjepa2:DIR.")]
 StudentOpt = Annotated[str, typer.Option(help="Student preset: vit_pico, vit_tiny, vit_small, vit_base.")]
 DataOpt = Annotated[
-    str, typer.Option(help="Folder of images, or 'fashion-mnist' (Debian dataset-fashion-mnist).")
+    str,
+    typer.Option(
+        help="Folder of images, 'fashion-mnist' (Debian dataset-fashion-mnist), or a mixture such as "
+        "'photos:train*2+video:FILE+rollouts:DIR+fashion-mnist'."
+    ),
 ]
 
 
-def _distill_config(teacher, student, data, out, img_size, steps, batch_size, lr, seed, resume, progress):
+def _distill_config(
+    teacher, student, data, out, img_size, steps, batch_size, lr, seed, resume, progress, **weights
+):
     from edge_models.distill import DistillConfig
 
     return DistillConfig(
+        **weights,
         teacher=teacher,
         data=data,
         student=student,
@@ -368,15 +383,49 @@ def distill_cmd(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue from the latest checkpoint in --out.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    teacher_size: Annotated[
+        int | None, typer.Option(help="The teacher's input resolution (default: --img-size).")
+    ] = None,
+    dense_weight: Annotated[
+        float, typer.Option(help="Weight of the dense loss (every token regresses the teacher's map).")
+    ] = 0.0,
+    relation_weight: Annotated[
+        float, typer.Option(help="Weight of the batch similarity-matrix loss on pooled embeddings.")
+    ] = 0.0,
+    vicreg_weight: Annotated[
+        float, typer.Option(help="Weight of VICReg's variance + covariance terms on pooled embeddings.")
+    ] = 0.0,
+    pooled_centered: Annotated[
+        bool, typer.Option(help="Centre student (head) and teacher pooled features over the batch first.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Distil a frozen teacher into a JEPA student (masked token prediction + pooled cosine)."""
+    """Distil a frozen teacher into a JEPA student (masked token prediction + pooled cosine, optional
+    dense, relation and variance-covariance terms; --data may be a mixture, see docs/encoder.md)."""
     from edge_models.distill import distill
 
+    weights = dict(
+        teacher_size=teacher_size,
+        dense_weight=dense_weight,
+        relation_weight=relation_weight,
+        vicreg_weight=vicreg_weight,
+        pooled_centered=pooled_centered,
+    )
     res = _run(
         lambda: distill(
             _distill_config(
-                teacher, student, data, out, img_size, steps, batch_size, lr, seed, resume, progress
+                teacher,
+                student,
+                data,
+                out,
+                img_size,
+                steps,
+                batch_size,
+                lr,
+                seed,
+                resume,
+                progress,
+                **weights,
             )
         )
     )

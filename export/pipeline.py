@@ -65,8 +65,11 @@ def export_model(
     model: str | None = None,
     mask: str | None = None,
     bundle: int = 0,
+    tokens: bool = True,
 ) -> ExportResult:
     """``npu_target``: the Ethos-U configuration for ``backend="ethos-u"`` (default ethos-u55-128).
+
+    ``tokens``: an encoder also outputs its token grid (``tokens`` [1, h, w, D]) beside ``embedding``.
 
     ``bundle``: also write MODEL.bpte, an ExecuTorch Bundled Program with up to ``bundle`` reference
     cases (real inputs from ``calib_dir`` past the calibration frames, else the example inputs) and
@@ -80,7 +83,7 @@ def export_model(
         raise ExportError("ethos-u runs int8 only: add --quantize int8")
     if bundle < 0:
         raise ExportError(f"--bundle {bundle}: the number of bundled cases cannot be negative")
-    spec = spec_from_checkpoint(checkpoint, img_size=img_size, model=model, mask=mask)
+    spec = spec_from_checkpoint(checkpoint, img_size=img_size, model=model, mask=mask, tokens=tokens)
     module = spec.module
     calib: list = []
     quant_info: dict = {"scheme": "none"}

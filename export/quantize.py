@@ -213,13 +213,30 @@ def xnnpack_partitioner(scope: str = "matmul"):
 
 
 @torch.no_grad()
-def fidelity(reference: nn.Module, candidate, images: list[torch.Tensor]) -> dict[str, float]:
-    """Cosine between reference and candidate outputs over ``images``: mean and min."""
-    cos = []
-    for x in images:
-        a = reference(x).flatten().float()
-        b = candidate(x).flatten().float()
-        cos.append(float(torch.nn.functional.cosine_similarity(a, b, dim=0)))
-    if not cos:
+def fidelity(reference: nn.Module, candidate, images: list[torch.Tensor]) -> dict:
+    """Cosine between reference and candidate outputs over ``images``: mean and min of the first
+    output (the embedding), and per output under ``outputs`` when the model has several."""
+    per: list[list[float]] = []
+    with torch.no_grad():
+        for x in images:
+            ra, ca = reference(x), candidate(x)
+            ra = ra if isinstance(ra, (tuple, list)) else (ra,)
+            ca = ca if isinstance(ca, (tuple, list)) else (ca,)
+            per.append(
+                [
+                    float(
+                        torch.nn.functional.cosine_similarity(a.flatten().float(), b.flatten().float(), dim=0)
+                    )
+                    for a, b in zip(ra, ca, strict=True)
+                ]
+            )
+    if not per:
         raise ExportError("no held-out images to measure fidelity on")
-    return {"cosine_mean": sum(cos) / len(cos), "cosine_min": min(cos), "images": len(cos)}
+    cos = [c[0] for c in per]
+    report: dict = {"cosine_mean": sum(cos) / len(cos), "cosine_min": min(cos), "images": len(cos)}
+    if len(per[0]) > 1:
+        report["outputs"] = [
+            {"cosine_mean": sum(c[i] for c in per) / len(per), "cosine_min": min(c[i] for c in per)}
+            for i in range(len(per[0]))
+        ]
+    return report

@@ -23,6 +23,7 @@ from edge_models.errors import CheckpointError
 from edge_models.masks import MultiBlockMasks
 from edge_models.masks.blocks import spatial_indices
 from edge_models.models import VisionTransformer
+from edge_models.models.layers import mean_last_dim
 from edge_models.models.predictor import FixedMaskPredictor
 from edge_models.preprocess import IMAGENET_MEAN, IMAGENET_STD
 from export.errors import ExportError
@@ -47,20 +48,46 @@ class ExportSpec:
     # Distinguishes exports of one checkpoint that the kind and preset do not (the predictor's mask).
     variant: str | None = None
 
+    def outputs(self, *xs: torch.Tensor, module: nn.Module | None = None) -> dict[str, torch.Tensor]:
+        """Run ``module`` (default: the fp32 reference) -> {output name: tensor}, in manifest order."""
+        with torch.no_grad():
+            ys = (module or self.module)(*xs)
+        ys = tuple(ys) if isinstance(ys, (tuple, list)) else (ys,)
+        return dict(zip(self.output_names, ys, strict=True))
+
 
 class PooledEncoder(nn.Module):
-    """Image encoder for deployment: x [1, 3, S, S] normalised -> pooled embedding [1, D]."""
+    """Image encoder for deployment, one call, two outputs:
 
-    def __init__(self, encoder: VisionTransformer, size: int) -> None:
+    x [1, 3, S, S] normalised -> (embedding [1, D], the pooled tokens L2-normalised: memory, queries;
+                                  tokens [1, h, w, D], the spatial grid: world model, planner energy)
+    ``tokens=False`` keeps the single-output form (embedding only, not normalised), as older files.
+    """
+
+    def __init__(self, encoder: VisionTransformer, size: int, tokens: bool = True) -> None:
         super().__init__()
         self.encoder = encoder.inference_copy()
-        self.encoder.fix_position_grid(self.encoder.grid((1, 3, size, size)))
+        self.grid = self.encoder.grid((1, 3, size, size))
+        self.encoder.fix_position_grid(self.grid)
+        self.tokens = tokens
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder.embed(x)[1]
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        tokens, pooled = self.encoder.embed(x)
+        if not self.tokens:
+            return pooled
+        b, d = pooled.shape
+        # L2 norm as the ops XNNPACK delegates (a 4-D mean, sqrt, div), like the layer norm
+        ms = mean_last_dim((pooled * pooled).reshape(b, 1, d)).reshape(b, 1)
+        embedding = pooled / torch.sqrt(ms * d + 1e-12)
+        _, gh, gw = self.grid
+        return embedding, tokens.reshape(b, gh, gw, d)
 
 
-def encoder_spec(ckpt: str | Path, img_size: int | None = None) -> ExportSpec:
+ENCODER_OUTPUTS = ("embedding", "tokens")
+
+
+def encoder_spec(ckpt: str | Path, img_size: int | None = None, tokens: bool = True) -> ExportSpec:
+    """``tokens``: also output the token grid (default); False writes the older single-output form."""
     from export.calibration import load_images
 
     encoder = load_encoder(ckpt)
@@ -72,10 +99,10 @@ def encoder_spec(ckpt: str | Path, img_size: int | None = None) -> ExportSpec:
     return ExportSpec(
         kind="encoder",
         preset=encoder.config.preset,
-        module=PooledEncoder(encoder, size).eval(),
+        module=PooledEncoder(encoder, size, tokens=tokens).eval(),
         example_inputs=(torch.rand(1, 3, size, size),),
         input_names=["image"],
-        output_names=["embedding"],
+        output_names=list(ENCODER_OUTPUTS) if tokens else ["embedding"],
         normalization={
             "mean": list(IMAGENET_MEAN),
             "std": list(IMAGENET_STD),
@@ -243,6 +270,7 @@ def spec_from_checkpoint(
     img_size: int | None = None,
     model: str | None = None,
     mask: str | None = None,
+    tokens: bool = True,
 ) -> ExportSpec:
     """Build the export spec for the model the checkpoint holds (clear error otherwise).
 
@@ -268,6 +296,8 @@ def spec_from_checkpoint(
     if kind not in SPEC_BUILDERS:
         raise ExportError(f"checkpoint {ckpt} holds a '{kind}' model, which has no export path yet")
     try:
+        if SPEC_BUILDERS[kind] is encoder_spec:
+            return encoder_spec(ckpt, img_size=img_size, tokens=tokens)
         return SPEC_BUILDERS[kind](ckpt, img_size=img_size)
     except CheckpointError as e:
         raise ExportError(str(e)) from None
@@ -290,6 +320,7 @@ def spec_from_manifest(manifest, ckpt: str | Path) -> ExportSpec:
                 "(the mask sampler changed); re-export the predictor"
             )
         return spec
-    if manifest.kind == "encoder":
-        return spec_from_checkpoint(ckpt, img_size=manifest.inputs[0].shape[-1])
+    if manifest.kind == "encoder":  # a single-output file (older exports) is rebuilt as one
+        tokens = "tokens" in [t.name for t in manifest.outputs]
+        return spec_from_checkpoint(ckpt, img_size=manifest.inputs[0].shape[-1], tokens=tokens)
     return spec_from_checkpoint(ckpt)

@@ -98,12 +98,13 @@ def verify_pte(
     quantized = m.quantization.get("mode", "none") != "none"
     thr = threshold if threshold is not None else (0.99 if quantized else 0.999)
     cases, source = verification_inputs(spec, images, limit)
-    cos = []
-    with torch.no_grad():
-        for xs in cases:
-            a = spec.module(*xs).flatten()
-            b = engine.run(*xs).flatten()
-            cos.append(float(torch.nn.functional.cosine_similarity(a, b, dim=0)))
+    per_output: dict[str, list[float]] = {}
+    for xs in cases:
+        want = spec.outputs(*xs)
+        for name, got in zip(want, engine.run_all(*xs), strict=True):
+            c = torch.nn.functional.cosine_similarity(want[name].flatten(), got.flatten(), dim=0)
+            per_output.setdefault(name, []).append(float(c))
+    cos = [min(vals) for vals in zip(*per_output.values(), strict=True)]  # per case, its worst output
     report = {
         "pte": str(pte),
         "kind": m.kind,
@@ -115,6 +116,7 @@ def verify_pte(
         "threshold": thr,
         "quantization": m.quantization.get("mode", "none"),
         "passed": min(cos) >= thr,
+        "outputs": {n: {"cosine_mean": sum(v) / len(v), "cosine_min": min(v)} for n, v in per_output.items()},
     }
     if not report["passed"]:
         raise VerificationFailed(

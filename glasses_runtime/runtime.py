@@ -71,7 +71,9 @@ class RunningMode(enum.Enum):
 @dataclass(frozen=True)
 class FrameResult:
     """t_ns: the frame's timestamp. embedding: float32 [D], unit norm. novelty/surprise: cosine distances.
-    latency_ms: per stage (preprocess, encode, salience, total)."""
+    latency_ms: per stage (preprocess, encode, salience, total). tokens: float32 [h, w, D], the encoder's
+    spatial token grid, or None when the model has no token output (older single-output .pte files).
+    keyframe_reason: why this frame is a keyframe (first, boundary, novelty, view, interval) or None."""
 
     t_ns: int
     embedding: np.ndarray
@@ -80,6 +82,8 @@ class FrameResult:
     keyframe: bool
     boundary: bool
     latency_ms: dict[str, float]
+    tokens: np.ndarray | None = None
+    keyframe_reason: str | None = None
 
 
 ResultCallback = Callable[[FrameResult, Frame], None]
@@ -279,9 +283,12 @@ class Runtime:
         t0 = time.perf_counter_ns()
         x = self.encoder.preprocess(frame.image)
         t1 = time.perf_counter_ns()
-        z = self.encoder.encode(x)
+        if self.encoder.token_grid is not None:
+            z, tokens = self.encoder.encode_with_tokens(x)
+        else:
+            z, tokens = self.encoder.encode(x), None
         t2 = time.perf_counter_ns()
-        s = self.salience.update(z) if salience else None
+        s = self.salience.update(z, tokens=tokens, t_ns=frame.t_ns) if salience else None
         t_ns = frame.t_ns
         if s is not None and self.writer is not None:
             if s.keyframe:
@@ -314,7 +321,15 @@ class Runtime:
         keyframe, boundary = (s.keyframe, s.boundary) if s is not None else (False, False)
         self.metrics.frame_done(lat, keyframe, boundary)
         return FrameResult(
-            t_ns, z, s.novelty if s else None, s.surprise if s else None, keyframe, boundary, lat
+            t_ns,
+            z,
+            s.novelty if s else None,
+            s.surprise if s else None,
+            keyframe,
+            boundary,
+            lat,
+            tokens,
+            s.reason if s else None,
         )
 
     def _live_loop(self) -> None:

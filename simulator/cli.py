@@ -37,9 +37,9 @@ app = typer.Typer(
 )
 
 WEIGHTS = Path(__file__).resolve().parent.parent / "edge_models" / "weights"
-DEFAULT_MODEL = WEIGHTS / "vit_pico.safetensors"
+DEFAULT_MODEL = WEIGHTS / "vit_tiny.safetensors"
 DEFAULT_WORLD_MODEL = WEIGHTS / "world_model.safetensors"
-SHIPPED_PTE = WEIGHTS / "encoder_vit_pico_int8_xnnpack.pte"
+SHIPPED_PTE = WEIGHTS / "encoder_vit_tiny_int8_xnnpack.pte"
 SHIPPED_WORLD_MODEL_PTE = WEIGHTS / "world_model_wm_c2_h128x2_s64_t5_fp32_xnnpack.pte"
 
 Model = Annotated[
@@ -193,7 +193,7 @@ def world(
     seed: Annotated[int, typer.Option("--seed", help="World seed (floor plan, objects, start).")] = 0,
     rows: Annotated[int, typer.Option("--rows", help="Rooms along z.")] = 2,
     cols: Annotated[int, typer.Option("--cols", help="Rooms along x.")] = 2,
-    size: Annotated[int, typer.Option("--size", help="Camera frame side in pixels.")] = 96,
+    size: Annotated[int, typer.Option("--size", help="Camera frame side in pixels.")] = 128,
     autopilot: Annotated[
         str | None,
         typer.Option(

@@ -42,6 +42,7 @@ class LockedEncoder:
         self.model_id, self.dim, self.kind = inner.model_id, inner.dim, inner.kind
         self.source_id = getattr(inner, "source_id", None)  # the checkpoint a .pte came from
         self.size = getattr(inner, "size", None)
+        self.token_grid = inner.token_grid
         self._lock = threading.Lock()
 
     def preprocess(self, rgb: np.ndarray) -> Any:
@@ -50,6 +51,10 @@ class LockedEncoder:
     def encode(self, x: Any) -> np.ndarray:
         with self._lock:
             return self.inner.encode(x)
+
+    def encode_with_tokens(self, x: Any) -> tuple[np.ndarray, np.ndarray | None]:
+        with self._lock:
+            return self.inner.encode_with_tokens(x)
 
     def embed(self, rgb: np.ndarray) -> np.ndarray:
         """RGB uint8 [H, W, 3] -> float32 [D], unit norm."""

@@ -56,7 +56,7 @@ class FindConfig:
     max_steps: int = 100
     min_oracle_steps: int = 6
     pose_weight: float = 2.0
-    size: int = 96
+    size: int = 128
     rows: int = 2
     cols: int = 2
 

@@ -44,6 +44,9 @@ class EncoderConfig:
     predictor_width: int = 96
     predictor_depth: int = 4
     predictor_heads: int = 3
+    # A linear map on the pooled embedding (``embed_head``), fitted after training: e.g. PCA whitening
+    # (edge_models/distill/whitening.py). Off for trained-from-scratch encoders.
+    embed_head: bool = False
 
     def __post_init__(self) -> None:
         for name in ("width", "depth", "heads", "patch_size", "tubelet_size", "in_chans", "img_size"):
@@ -149,6 +152,7 @@ class VisionTransformer(nn.Module):
         )
         self.blocks = nn.ModuleList([Block(c.width, c.heads, c.mlp_ratio) for _ in range(c.depth)])
         self.norm = ExportLayerNorm(c.width)
+        self.embed_head = nn.Linear(c.width, c.width) if c.embed_head else None
         # Set only on inference copies (see `inference_copy`): a static single-frame kernel.
         self.image_patch_embed: nn.Conv2d | None = None
         # Set only for export (see `fix_position_grid`): position embeddings held as a buffer.
@@ -254,9 +258,17 @@ class VisionTransformer(nn.Module):
         return mean_tokens(tokens)
 
     def embed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Full (unmasked) encoding: -> (tokens [B, N, D], pooled [B, D])."""
+        """Full (unmasked) encoding: -> (tokens [B, N, D], pooled [B, D]); pooled goes through
+        ``embed_head`` when the config has one (the embedding memory compares, not the tokens)."""
         tokens = self.forward(x)
-        return tokens, self.pool(tokens)
+        pooled = self.pool(tokens)
+        if self.embed_head is not None:
+            # As a 3-D bmm, not a linear: int8 export quantizes linears, and this map (whitening: it
+            # scales weak directions up) would amplify its own rounding; bmm stays fp32 in XNNPACK.
+            b, d = pooled.shape  # reshape, not (un)squeeze: XNNPACK delegates view_copy only
+            w = self.embed_head.weight.t().reshape(1, d, d)
+            pooled = torch.bmm(pooled.reshape(1, b, d), w).reshape(b, d) + self.embed_head.bias
+        return tokens, pooled
 
 
 def build_encoder(preset: str | EncoderConfig, **overrides) -> VisionTransformer:

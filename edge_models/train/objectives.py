@@ -50,6 +50,22 @@ def vicreg_loss(
     return loss, {"vic_inv": inv.item(), "vic_var": var.item(), "vic_cov": cov.item()}
 
 
+def variance_covariance(z: torch.Tensor) -> torch.Tensor:
+    """VICReg's anti-collapse terms alone on one set of embeddings z: [M, D] (variance + covariance)."""
+    return _variance_term(z) + _covariance_term(z)
+
+
+def relation_loss(zs: torch.Tensor, zt: torch.Tensor) -> torch.Tensor:
+    """zs: [B, Ds] student, zt: [B, Dt] teacher. MSE between their batch cosine-similarity matrices.
+
+    The teacher's features are centred over the batch first (they share a large positive mean); the
+    student's are not, so its own cosine similarities, the ones memory ranks by, learn to be near 0
+    for unrelated images instead of riding on a common component."""
+    ss = F.normalize(zs, dim=-1)
+    st = F.normalize(zt - zt.mean(dim=0), dim=-1)
+    return F.mse_loss(ss @ ss.T, st @ st.T)
+
+
 def ema_momentum(step: int, total_steps: int, start: float, end: float) -> float:
     """Linear ramp from ``start`` at step 0 to ``end`` at the last step."""
     if total_steps <= 1:

@@ -2,6 +2,7 @@
 
     enc = load_encoder("models/encoder_vit_pico_int8_xnnpack.pte", threads=2)
     z = enc.encode(enc.preprocess(rgb))    # RGB uint8 [H, W, 3] -> input [1, 3, S, S] -> float32 [D], unit norm
+    z, tok = enc.encode_with_tokens(x)     # and the spatial token grid float32 [h, w, D] (None without one)
     enc.model_id                           # sha256 of the model file: memory keeps vectors per model
     enc.source_id                          # sha256 of the checkpoint it came from (a .pte's manifest says)
 
@@ -10,6 +11,10 @@ manifest's ``normalization`` (size, resize rule, mean/std). ``.safetensors``: th
 fallback (model definition + checkpoint loading only, no training code), preprocessed the way the
 exporter writes into manifests. Preprocess and encode are separate calls so the runtime can time
 each stage.
+
+Outputs are picked by name: ``embedding`` (pooled, unit norm: memory, queries) and ``tokens``
+(``[1, h, w, D]``: world model, planner energy). A single-output ``.pte`` (older exports: the
+pooled embedding only) still works; it has no tokens (``token_grid`` is None).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class Encoder(Protocol):
     dim: int
     size: int
     kind: str  # "pte" | "eager"
+    token_grid: tuple[int, int] | None  # (h, w) of the token output, None when the model has none
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         """RGB uint8 [H, W, 3] -> float32 [1, 3, S, S] normalised."""
@@ -41,6 +47,10 @@ class Encoder(Protocol):
 
     def encode(self, x: torch.Tensor) -> np.ndarray:
         """float32 [1, 3, S, S] -> float32 [D], L2-normalised."""
+        ...
+
+    def encode_with_tokens(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        """float32 [1, 3, S, S] -> (float32 [D] unit norm, float32 [h, w, D] or None)."""
         ...
 
 
@@ -84,7 +94,17 @@ class PteEncoder:
             )
         self.mean = tuple(norm.get("mean", (0.0, 0.0, 0.0)))
         self.std = tuple(norm.get("std", (1.0, 1.0, 1.0)))
-        self.dim = int(m.embedding_dim or m.outputs[0].shape[-1])
+        names = self.engine.output_names
+        # by name; a single-output file (older exports) is its pooled embedding, whatever its name
+        self._emb = names.index("embedding") if "embedding" in names else 0
+        self._tok = names.index("tokens") if "tokens" in names else None
+        self.token_grid = None
+        if self._tok is not None:
+            tshape = m.outputs[self._tok].shape
+            if len(tshape) != 4 or tshape[0] != 1:
+                raise ModelFileError(f"{path}: output 'tokens' must be [1, h, w, D], manifest says {tshape}")
+            self.token_grid = (int(tshape[1]), int(tshape[2]))
+        self.dim = int(m.embedding_dim or m.outputs[self._emb].shape[-1])
         self.model_id = m.pte_sha256
         self.source_id = m.source_checkpoint_sha256
 
@@ -92,7 +112,12 @@ class PteEncoder:
         return _normalise_image(rgb, self.size, self.mean, self.std)
 
     def encode(self, x: torch.Tensor) -> np.ndarray:
-        return _unit(self.engine.run(x).numpy())
+        return _unit(self.engine.run_all(x)[self._emb].numpy())
+
+    def encode_with_tokens(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        out = self.engine.run_all(x)
+        tokens = None if self._tok is None else out[self._tok].numpy()[0].astype(np.float32, copy=True)
+        return _unit(out[self._emb].numpy()), tokens
 
 
 class EagerEncoder:
@@ -113,6 +138,8 @@ class EagerEncoder:
             torch.set_num_threads(threads)
         self.size = int(self.model.config.img_size)
         self.dim = int(self.model.config.width)
+        _, gh, gw = self.model.grid((1, 3, self.size, self.size))
+        self.token_grid = (gh, gw)
         self.mean, self.std = IMAGENET_MEAN, IMAGENET_STD
         self.model_id = file_sha256(path)
         self.source_id = self.model_id
@@ -124,6 +151,12 @@ class EagerEncoder:
         with torch.inference_mode():
             return _unit(self.model.embed(x)[1].numpy())
 
+    def encode_with_tokens(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        with torch.inference_mode():
+            tokens, pooled = self.model.embed(x)
+        gh, gw = self.token_grid
+        return _unit(pooled.numpy()), tokens.numpy()[0].reshape(gh, gw, -1)
+
 
 class SlowEncoder:
     """Wraps an encoder and adds a fixed delay per encode: a stand-in for a slower device in flow-control tests
@@ -133,6 +166,7 @@ class SlowEncoder:
         self.inner, self.delay_s = inner, delay_s
         self.model_id, self.dim, self.size, self.kind = inner.model_id, inner.dim, inner.size, inner.kind
         self.source_id = getattr(inner, "source_id", None)
+        self.token_grid = inner.token_grid
 
     def preprocess(self, rgb: np.ndarray) -> torch.Tensor:
         return self.inner.preprocess(rgb)
@@ -140,6 +174,10 @@ class SlowEncoder:
     def encode(self, x: torch.Tensor) -> np.ndarray:
         time.sleep(self.delay_s)
         return self.inner.encode(x)
+
+    def encode_with_tokens(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        time.sleep(self.delay_s)
+        return self.inner.encode_with_tokens(x)
 
 
 # Explicit registry: model file suffix -> engine.

@@ -2,6 +2,7 @@
 
     engine = PteEngine("models/encoder_int8_xnnpack.pte", threads=2)
     z = engine.run(x)            # x: the manifest's input shape, float32 -> first output tensor
+    out = engine.run_named(x)    # every output by its manifest name: {"embedding": ..., "tokens": ...}
 
 Checks before loading: the manifest exists and parses, the file's sha256 matches, the program
 loads (truncated or foreign files fail here with a clear message), and the method's input and
@@ -70,8 +71,20 @@ class PteEngine:
     def input_shape(self) -> list[int]:
         return self.manifest.inputs[0].shape
 
-    def run(self, *inputs: torch.Tensor) -> torch.Tensor:
+    @property
+    def output_names(self) -> list[str]:
+        return [t.name for t in self.manifest.outputs]
+
+    def run_all(self, *inputs: torch.Tensor) -> list[torch.Tensor]:
+        """Every output, in the manifest's order."""
         for x, spec in zip(inputs, self.manifest.inputs, strict=True):
             if list(x.shape) != spec.shape:
                 raise ModelFileError(f"input '{spec.name}' must have shape {spec.shape}, got {list(x.shape)}")
-        return self.method.execute([x.contiguous() for x in inputs])[0]
+        return list(self.method.execute([x.contiguous() for x in inputs]))
+
+    def run(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """The first output."""
+        return self.run_all(*inputs)[0]
+
+    def run_named(self, *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        return dict(zip(self.output_names, self.run_all(*inputs), strict=True))

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from edge_models.data import read_image
 from edge_models.distill import DistillConfig, distill, load_teacher
-from edge_models.embed import DEFAULT_WEIGHTS
+from edge_models.embed import PICO_WEIGHTS
 from edge_models.errors import ConfigError
 from edge_models.preprocess import to_model_input
 from export.cli import app
@@ -37,7 +37,7 @@ def test_efficientnet_teacher_has_real_imagenet_weights(frames, bikes_frames):
 
 
 def test_jepa_teacher(frames):
-    teacher = load_teacher(f"jepa:{DEFAULT_WEIGHTS}")
+    teacher = load_teacher(f"jepa:{PICO_WEIGHTS}")
     fmap, pooled = teacher(frames)
     assert fmap.shape == (4, 96, 4, 4) and pooled.shape == (4, 96)
     assert torch.allclose(fmap.flatten(2).mean(-1), pooled, atol=1e-5)
@@ -76,7 +76,7 @@ def test_bad_teacher_specs():
 
 def test_student_learns_from_teacher_and_resumes(bikes_frames, tmp_path):
     cfg = DistillConfig(
-        teacher=f"jepa:{DEFAULT_WEIGHTS}",
+        teacher=f"jepa:{PICO_WEIGHTS}",
         data=str(bikes_frames),
         student="vit_pico",
         out=str(tmp_path / "d"),

@@ -1,4 +1,4 @@
-"""The demo job: the bundled pico encoder embeds the real clip and finds its shot cuts."""
+"""The demo job: the bundled default encoder embeds the real clip and finds its shot cuts."""
 
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ app.command()(main)
 def test_bundled_weights_exist_and_load():
     from edge_models.checkpoint import load_encoder
 
-    enc = load_encoder(DEFAULT_WEIGHTS, preset="vit_pico")
-    assert enc.config.img_size == 96
+    enc = load_encoder(DEFAULT_WEIGHTS, preset="vit_tiny")
+    assert enc.config.img_size == 128 and next(enc.parameters()).dtype.is_floating_point
 
 
 def test_embed_video_finds_most_shot_cuts(bikes_mp4):
     res = CliRunner().invoke(app, [str(bikes_mp4), "--json", "--reference-cuts", "30,76,137,187,242"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.output)
-    assert out["frames"] == 250 and out["embedding_dim"] == 96
+    assert out["frames"] == 250 and out["embedding_dim"] == 192
     assert len(out["reference_cuts_found"]) >= 4  # the cut at 76 joins two similar street shots
 
 

@@ -138,8 +138,8 @@ def test_wrong_references_fail_verification(int8, ckpt, tmp_path):
 
 
 class _Negate(torch.nn.Module):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return -x
+    def forward(self, x: torch.Tensor | tuple[torch.Tensor, ...]) -> torch.Tensor | tuple[torch.Tensor, ...]:
+        return tuple(-y for y in x) if isinstance(x, tuple) else -x
 
 
 def test_bundle_inputs_choice(ckpt, bikes_frames):

@@ -10,13 +10,13 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_models.embed import DEFAULT_WEIGHTS
+from edge_models.embed import PICO_WEIGHTS
 
 
 @pytest.fixture(scope="session")
 def pico_ckpt(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("ckpt")
-    return Path(shutil.copy(DEFAULT_WEIGHTS, d / "vit_pico.safetensors"))
+    return Path(shutil.copy(PICO_WEIGHTS, d / "vit_pico.safetensors"))
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +26,15 @@ def pico_pte(pico_ckpt, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("pte")
     return export_model(pico_ckpt, backend="xnnpack", quantize_mode="none", out_dir=out).pte
+
+
+@pytest.fixture(scope="session")
+def bikes_frames_rgb(bikes_mp4):
+    """All 250 frames of bikes.mp4 as the runtime's Frames (RGB, timestamps from the video)."""
+    from glasses_runtime.sources import VideoFile, VideoFileConfig
+
+    with VideoFile(VideoFileConfig(bikes_mp4)) as src:
+        return list(iter(src.read, None))
 
 
 @pytest.fixture(scope="session")

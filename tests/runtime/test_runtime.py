@@ -20,14 +20,8 @@ from glasses_runtime.runtime import (
     RuntimeOptions,
     TimestampError,
 )
-from glasses_runtime.sources import Frame, VideoFile, VideoFileConfig
+from glasses_runtime.salience import SalienceConfig
 from glasses_runtime.writer import WriterConfig
-
-
-@pytest.fixture(scope="module")
-def bikes_frames_rgb(bikes_mp4) -> list[Frame]:
-    with VideoFile(VideoFileConfig(bikes_mp4)) as src:
-        return list(iter(src.read, None))
 
 
 def test_options_are_validated(pico_pte):
@@ -65,7 +59,14 @@ def test_modes_timestamps_and_corrupt_frames(pico_pte, bikes_frames_rgb):
 
 def test_keyframes_and_boundaries_fall_at_shot_cuts(pico_pte, bikes_frames_rgb, tmp_path):
     db = tmp_path / "m.db"
-    opts = RuntimeOptions(pico_pte, running_mode=RunningMode.VIDEO, memory_path=db, source_name="bikes")
+    # scene changes only, in vit_pico's units (the defaults are the default encoder's); the view and
+    # interval rules (tests/runtime/test_keyframe_policy.py) off
+    scenes = SalienceConfig(
+        novelty_threshold=0.2, min_surprise=0.05, view_threshold=None, max_interval_s=None
+    )
+    opts = RuntimeOptions(
+        pico_pte, running_mode=RunningMode.VIDEO, memory_path=db, source_name="bikes", salience=scenes
+    )
     with Runtime(opts) as rt:
         results = [rt.process_for_video(f, f.t_ns) for f in bikes_frames_rgb]
     boundaries = [i for i, r in enumerate(results) if r.boundary]
