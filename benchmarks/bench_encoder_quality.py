@@ -239,7 +239,13 @@ def main() -> None:
     ap.add_argument("--distractors", type=int, default=100, help="Fashion-MNIST distractors (plus bikes)")
     ap.add_argument("--train-n", type=int, default=5000)
     ap.add_argument("--test-n", type=int, default=1000)
-    ap.add_argument("--world-episodes", type=int, default=50, help="per apartment (2x2 and 3x3) and task")
+    ap.add_argument(
+        "--world-episodes", type=int, default=50, help="object recognition episodes per apartment"
+    )
+    ap.add_argument(
+        "--place-episodes", type=int, default=None, help="place recognition walks (default: the same)"
+    )
+    ap.add_argument("--world-layouts", default="2x2,3x3", help="apartments, rows x cols")
     ap.add_argument(
         "--world-models",
         default="pixels,teacher,old_pico_int8,default_int8",
@@ -272,16 +278,21 @@ def main() -> None:
         if args.world_episodes and name in args.world_models.split(","):
             from world_recognition import object_recognition, place_recognition
 
-            for layout in ((2, 2), (3, 3)):
-                kw = dict(
-                    episodes=args.world_episodes, seed=args.seed, rows=layout[0], cols=layout[1], size=size
+            for key in args.world_layouts.split(","):
+                rows_, cols_ = (int(v) for v in key.split("x"))
+                kw = dict(seed=args.seed, rows=rows_, cols=cols_, size=size)
+                r[f"object_recognition_{key}"] = object_recognition(embed, episodes=args.world_episodes, **kw)
+                places = args.place_episodes or args.world_episodes
+                r[f"place_recognition_{key}"] = place_recognition(
+                    embed, episodes=places, queries_per_episode=4, **kw
                 )
-                key = f"{layout[0]}x{layout[1]}"
-                r[f"object_recognition_{key}"] = object_recognition(embed, **kw)
-                r[f"place_recognition_{key}"] = place_recognition(embed, queries_per_episode=4, **kw)
         r["seconds"] = round(time.perf_counter() - t0, 1)
         rows[name] = r
-        print(name, json.dumps({k: v for k, v in r.items() if not isinstance(v, dict)}), flush=True)
+        brief = {
+            k: ({a: b for a, b in v.items() if a != "records"} if isinstance(v, dict) else v)
+            for k, v in r.items()
+        }
+        print(name, json.dumps(brief), flush=True)
     t_acc = rows["teacher"]["probe_accuracy"]
     for r in rows.values():
         r["probe_vs_teacher"] = r["probe_accuracy"] / t_acc

@@ -59,7 +59,7 @@ class SalienceConfig:
     min_surprise: float = 0.3
     view_threshold: float | None = 0.5
     motion_threshold: float = 0.02
-    max_interval_s: float | None = 5.0
+    max_interval_s: float | None = 2.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.novelty_threshold <= 2.0:

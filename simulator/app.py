@@ -78,8 +78,10 @@ class SessionConfig:
     hud: HudConfig = field(default_factory=HudConfig)
     record_fps: float = 30.0
     pace_fps: float | None = None
-    query_threshold: float = 0.8
-    object_threshold: float = 0.7
+    # In the default encoder's cosine units (docs/encoder.md): a 40 % centre crop against the full
+    # keyframes of its shot scores 0.35-0.7 (the old vit_pico scored ~0.99 against everything).
+    query_threshold: float = 0.35
+    object_threshold: float = 0.35
     follow_guidance: bool = False
 
     def __post_init__(self) -> None:

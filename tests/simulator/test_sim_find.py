@@ -68,8 +68,8 @@ def test_find_errors_are_one_line(tmp_path):
     from edge_models.checkpoint import save_encoder
     from edge_models.models import build_encoder
 
-    other = tmp_path / "other_pico.safetensors"  # same size as the shipped encoder, other weights
-    save_encoder(other, build_encoder("vit_pico"))
+    other = tmp_path / "other_tiny.safetensors"  # same size as the shipped encoder, other weights
+    save_encoder(other, build_encoder("vit_tiny", img_size=128))
     (tmp_path / "used.db").write_bytes(b"")
     cases = [
         (["--world-model", str(tmp_path / "nope.pte")], "world model"),
