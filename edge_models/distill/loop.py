@@ -6,8 +6,7 @@ Per step, for a batch x (the teacher sees it at ``teacher_size``, the student at
     positions, a linear head maps them to the teacher's width: L1 to the layer-normed teacher
     tokens at those positions;
   * pooled: the student's pooled embedding of the whole image, through a second linear head, matches
-    the teacher's pooled feature: 1 - cosine (``pooled_centered``: both centred over the batch first,
-    so the student must reproduce how images differ, not the large mean every teacher feature shares);
+    the teacher's pooled feature: 1 - cosine;
   * dense (``dense_weight``): every token of the whole image, through a third head, regresses the
     teacher's token at its position (L1, layer-normed), so the tokens themselves carry layout;
   * relation (``relation_weight``): the batch's cosine-similarity matrix of the student's own pooled
@@ -70,7 +69,6 @@ class DistillConfig:
     warmup_steps: int = 20
     weight_decay: float = 0.04
     pooled_weight: float = 1.0
-    pooled_centered: bool = False
     dense_weight: float = 0.0
     relation_weight: float = 0.0
     vicreg_weight: float = 0.0
@@ -212,12 +210,7 @@ def distill(cfg: DistillConfig) -> DistillResult:
             tok_loss = tok_loss / len(pair.targets)
             full = student(x)
             pooled = VisionTransformer.pool(full)
-            hp = pooled_head(pooled)
-            if cfg.pooled_centered:
-                hp, tp = hp - hp.mean(dim=0), tpool - tpool.mean(dim=0)
-            else:
-                tp = tpool
-            pool_loss = 1.0 - F.cosine_similarity(hp, tp, dim=-1).mean()
+            pool_loss = 1.0 - F.cosine_similarity(pooled_head(pooled), tpool, dim=-1).mean()
             loss = tok_loss + cfg.pooled_weight * pool_loss
             extra = {}
             if cfg.dense_weight > 0:

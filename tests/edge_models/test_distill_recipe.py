@@ -40,7 +40,6 @@ def test_recipe_runs_a_few_steps_and_logs_the_rank(tmp_path, rollouts, bikes_mp4
         dense_weight=1.0,
         relation_weight=1.0,
         vicreg_weight=0.5,
-        pooled_centered=True,
         log_every=2,
         out=str(tmp_path / "run"),
         progress=False,
