@@ -8,7 +8,7 @@
     planner.set_goal(goal_from_object(mem, "keys", model_id, wm.embed_dim))
     guidance = planner.step(z_now, pose_now)                      # Guidance(action, energy, subgoal, confidence)
 
-See the README's Planner section. Nothing here imports training code.
+See docs/planner.md. Nothing here imports training code.
 """
 
 from glasses_runtime.planner.config import CEMConfig, EnergyConfig, MPCConfig, MPPIConfig
