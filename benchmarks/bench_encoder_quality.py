@@ -75,7 +75,9 @@ class RuntimeEmbedder:
                 with torch.inference_mode():
                     out.append(self.enc.model.embed(x)[1].numpy())
             return unit(np.concatenate(out))
-        return unit(np.stack([self.enc.encode(self.enc.preprocess(im)) for im in images]))
+        from simulator.find_object import RuntimeEmbedder as OneFrameAtATime  # as on the glasses
+
+        return unit(OneFrameAtATime(self.enc).many(images))
 
 
 class TeacherEmbedder:

@@ -75,7 +75,7 @@ def test_lower_vit_pico_for_ethos_u55_in_its_venv(bikes_frames, tmp_path):
         str(calib),
         "--num-calib",
         "4",
-        "--no-tokens",  # as measured in the README: the pooled embedding only (the NPU path is int8 end to end)
+        "--no-tokens",  # as measured in docs/export.md: the pooled embedding only (the NPU path is int8 end to end)
         "--out",
         str(out),
         "--json",
