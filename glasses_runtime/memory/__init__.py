@@ -5,11 +5,12 @@
         sid = mem.start_session("camera")
         mem.add_keyframes([KeyframeIn(t_ns, z, model_id)], sid)
         mem.search(z, model_id, k=10)
+        table = mem.keyframe_table(model_id, with_tokens=True)   # KeyframeTable: ids, emb, poses, tokens
 
 See docs/memory.md for the design, schema and CLI.
 """
 
-from glasses_runtime.memory.codec import Episode, EventIn, KeyframeIn, Moment
+from glasses_runtime.memory.codec import Episode, EventIn, KeyframeIn, KeyframeTable, Moment
 from glasses_runtime.memory.config import IndexConfig, MemoryConfig, RetentionPolicy
 from glasses_runtime.memory.errors import (
     CorruptMemoryError,
@@ -32,6 +33,7 @@ __all__ = [
     "EventIn",
     "IndexConfig",
     "KeyframeIn",
+    "KeyframeTable",
     "MemoryConfig",
     "MemoryStoreError",
     "ModelMismatchError",

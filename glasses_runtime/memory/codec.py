@@ -1,8 +1,12 @@
-"""Compact embedding storage and the records the memory takes in and gives back.
+"""Compact embedding and token storage, and the records the memory takes in and gives back.
 
 An embedding is stored as int8 codes with one float32 scale: ``v ~= scale * codes``, where
 ``scale = max|v| / 127``. For an L2-normalised 192-d vector that is 196 bytes instead of 768, and the
 cosine error is below 1e-3, far under the gaps the queries threshold on.
+
+A keyframe's token grid [h, w, D] (``glasses_runtime.tokens.reduce_tokens`` of the encoder's tokens)
+is stored the same way per token vector, with a float16 scale: h*w little-endian float16 scales, then
+h*w*D int8 codes, ``h * w * (D + 2)`` bytes (6,208 for [4, 8, 192] instead of 24,576 as float32).
 """
 
 from __future__ import annotations
@@ -12,7 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from glasses_runtime.memory.errors import ModelMismatchError
+
 _SCALE = struct.Struct("<f")
+_TINY_F16 = np.float16(2.0**-24)  # smallest positive float16: a scale never rounds to zero
+TOKEN_MAX = 127.0 * float(np.finfo(np.float16).max)  # larger values would overflow the float16 scale
 
 
 def pack_embedding(v: np.ndarray) -> bytes:
@@ -50,6 +58,60 @@ def unpack_many(blobs: list[bytes], dim: int) -> np.ndarray:
     return raw[:, 4:].view(np.int8).astype(np.float32) * scales
 
 
+def token_bytes(h: int, w: int, d: int) -> int:
+    """Stored size of an [h, w, d] token grid: h*w float16 scales + h*w*d int8 codes."""
+    return h * w * (d + 2)
+
+
+def pack_tokens(tokens: np.ndarray) -> bytes:
+    """float [h, w, D] -> h*w*(D + 2) bytes: per token vector a float16 scale max|x|/127, then int8 codes."""
+    t = np.asarray(tokens, dtype=np.float32)
+    h, w, d = t.shape
+    v = t.reshape(h * w, d)
+    # The codes are made with the float16 scale that is stored, so rounding it costs no extra error.
+    scale = np.maximum((np.abs(v).max(axis=1) / 127.0).astype("<f2"), _TINY_F16)
+    codes = np.clip(np.rint(v / scale.astype(np.float32)[:, None]), -127, 127).astype(np.int8)
+    return scale.tobytes() + codes.tobytes()
+
+
+def unpack_tokens_many(blobs: list[bytes], h: int, w: int, d: int) -> np.ndarray:
+    """N blobs of one grid shape -> float32 [N, h, w, d]. ValueError when a blob has the wrong size."""
+    n, size = h * w, token_bytes(h, w, d)
+    if any(len(b) != size for b in blobs):
+        raise ValueError(f"a stored token grid is not {size} bytes, as [{h}, {w}, {d}] needs")
+    if not blobs:
+        return np.zeros((0, h, w, d), dtype=np.float32)
+    raw = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(len(blobs), size)
+    scales = raw[:, : 2 * n].copy().view("<f2").astype(np.float32)  # [N, h*w]
+    codes = raw[:, 2 * n :].view(np.int8).reshape(len(blobs), n, d)
+    return (codes.astype(np.float32) * scales[:, :, None]).reshape(len(blobs), h, w, d)
+
+
+def unpack_tokens(blob: bytes, h: int, w: int, d: int) -> np.ndarray:
+    """h*w*(d + 2) bytes -> float32 [h, w, d]."""
+    return unpack_tokens_many([blob], h, w, d)[0]
+
+
+def check_tokens(tokens: np.ndarray, embedding: np.ndarray) -> None:
+    """Raise ModelMismatchError unless tokens is a finite real grid [h, w, D] with D = the embedding's dim."""
+    t = np.asarray(tokens)
+    if t.ndim != 3 or t.size == 0 or t.dtype.kind not in "fiu":
+        raise ModelMismatchError(
+            f"keyframe tokens must be a float grid [h, w, D], got {t.dtype} {t.shape}; pass "
+            "glasses_runtime.tokens.reduce_tokens(the encoder's tokens output)"
+        )
+    dim = np.shape(embedding)[-1] if np.ndim(embedding) == 1 else None
+    if t.shape[2] != dim:
+        raise ModelMismatchError(
+            f"keyframe tokens have D = {t.shape[2]} but the embedding has shape {np.shape(embedding)}; store "
+            "the token grid of the encoder pass that made the embedding"
+        )
+    if not np.isfinite(t).all() or np.abs(t).max() > TOKEN_MAX:
+        raise ModelMismatchError(
+            f"keyframe tokens hold NaN, infinity or values beyond +-{TOKEN_MAX:.3g}; check the encoder output"
+        )
+
+
 def normalise(v: np.ndarray) -> np.ndarray:
     """float32 [..., D] -> unit L2 norm along the last axis (zero vectors stay zero)."""
     v = np.asarray(v, dtype=np.float32)
@@ -67,6 +129,8 @@ class KeyframeIn:
     t_ns: monotonic timestamp in nanoseconds. embedding: float32 [D] from the encoder `model_id`.
     image: optional RGB uint8 [H, W, 3]; it becomes a JPEG thumbnail (faces blurred, maybe encrypted).
     pose: optional (x, y, z, yaw). source: where the frame came from ("camera", "sim", ...).
+    tokens: optional float [h, w, D] token grid of the same encoder pass (``reduce_tokens`` of the
+    encoder's tokens), stored int8 (``pack_tokens``); D must equal the embedding's dim.
     """
 
     t_ns: int
@@ -75,6 +139,35 @@ class KeyframeIn:
     image: np.ndarray | None = None
     pose: Pose | None = None
     source: str = ""
+    tokens: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here, on the producer's thread, so a bad grid never fails a writer's whole batch.
+        if self.tokens is not None:
+            check_tokens(self.tokens, self.embedding)
+
+
+@dataclass(frozen=True)
+class KeyframeTable:
+    """Every keyframe of one model at once (``EpisodicMemory.keyframe_table``), sorted by (session, t_ns, id).
+
+    ids, t_ns, session: int64 [N]. emb: float32 [N, D], unit norm (decoded from the int8 codes).
+    poses: float64 [N, 4] (x, y, z, yaw; NaN rows where the pose is unknown).
+    tokens: float32 [N, h, w, D] token grids (zeros where has_tokens is False), or None when they were
+    not asked for or no keyframe of the selection has one. has_tokens: bool [N], which keyframes have a
+    stored grid (filled also when tokens were not asked for).
+    """
+
+    ids: np.ndarray
+    t_ns: np.ndarray
+    session: np.ndarray
+    emb: np.ndarray
+    poses: np.ndarray
+    tokens: np.ndarray | None
+    has_tokens: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Queries over the episodic memory: visual top-k, last sighting, enrolled objects, timeline, places.
+"""Queries over the episodic memory: visual top-k, last sighting, enrolled objects, timeline, places,
+and bulk reads of keyframes and their token grids (``keyframe_table``, ``keyframe_tokens``).
 
 All functions take the ``EpisodicMemory`` as first argument and are exposed as its methods
 (``mem.search(...)``). Embeddings are float32 [D] of the model ``model_id``; they are L2-normalised
@@ -11,13 +12,29 @@ and scan the window exactly.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from glasses_runtime.memory.codec import Episode, Moment, normalise, unpack_many
-from glasses_runtime.memory.errors import ModelMismatchError, NotFoundError
+from glasses_runtime.memory.codec import (
+    Episode,
+    KeyframeTable,
+    Moment,
+    normalise,
+    unpack_many,
+    unpack_tokens_many,
+)
+from glasses_runtime.memory.errors import (
+    CorruptMemoryError,
+    MemoryStoreError,
+    ModelMismatchError,
+    NotFoundError,
+)
+from glasses_runtime.memory.schema import repair_hint
 
 if TYPE_CHECKING:
     from glasses_runtime.memory.store import EpisodicMemory
@@ -25,6 +42,7 @@ if TYPE_CHECKING:
 EXACT_SCAN_LIMIT = 50_000
 RECENT_SCAN = 20_000  # last_seen scans this many newest keyframes exactly before asking the index
 _COLS = "id, t_ns, session_id, episode_id, emb, pose_x, pose_y, pose_z, pose_yaw, source, thumb IS NOT NULL"
+_TOKEN_CHUNK = 1_024  # token rows decoded at a time (6 KB each as stored, 24 KB as float32 [4, 8, 192])
 
 
 def _query(mem: EpisodicMemory, embedding: np.ndarray, model_id: str) -> tuple[int, np.ndarray]:
@@ -220,6 +238,142 @@ def place(
     return sorted(visits.values(), key=lambda v: -v["start_ns"])[:k]
 
 
+@contextlib.contextmanager
+def _snapshot(mem: EpisodicMemory) -> Iterator[None]:
+    """One read transaction around several SELECTs, so another process's commit cannot land between them."""
+    if mem.db.in_transaction:
+        yield
+        return
+    mem.db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        mem.db.execute("COMMIT")
+
+
+def _id_filter(mem: EpisodicMemory, ref: int, model_id: str, ids: Sequence[int]) -> tuple[str, tuple]:
+    """SQL condition on keyframes k for exactly these ids; NotFoundError / ModelMismatchError otherwise."""
+    want = json.dumps(sorted({int(i) for i in ids}))
+    cond = "k.id IN (SELECT value FROM json_each(?))"
+    found = dict(
+        mem.db.execute(f"SELECT k.id, k.model_ref FROM keyframes k WHERE {cond}", (want,)).fetchall()
+    )
+    missing = sorted(set(json.loads(want)) - set(found))
+    if missing:
+        raise NotFoundError(
+            f"no keyframe {', '.join(map(str, missing[:5]))} in {mem.path} (forgotten, or from another "
+            "memory); pick ids from `glasses-runtime memory query` or `timeline`"
+        )
+    other = sorted(i for i, r in found.items() if r != ref)
+    if other:
+        raise ModelMismatchError(
+            f"keyframe {', '.join(map(str, other[:5]))} was recorded with another model than {model_id[:12]}; "
+            "read it with that model's id"
+        )
+    return cond, (want,)
+
+
+def keyframe_table(
+    mem: EpisodicMemory,
+    model_id: str,
+    dim: int | None = None,
+    with_tokens: bool = False,
+    ids: Sequence[int] | None = None,
+) -> KeyframeTable:
+    """Every keyframe recorded with ``model_id`` (dim checked when given), sorted by (session, t_ns, id).
+
+    with_tokens: also decode the token grids, float32 [N, h, w, D] (N * h*w*D * 4 bytes in RAM).
+    ids: only these keyframes; an id not in the memory raises NotFoundError, one of another model
+    ModelMismatchError. An unknown model or wrong dim raises ModelMismatchError (as ``mem.model``).
+    """
+    ref, mdim = mem.model(model_id, dim)
+    with _snapshot(mem):
+        cond, args = _id_filter(mem, ref, model_id, ids) if ids is not None else ("1", ())
+        rows = mem.db.execute(
+            "SELECT k.id, k.t_ns, k.session_id, k.emb, k.pose_x, k.pose_y, k.pose_z, k.pose_yaw "
+            f"FROM keyframes k WHERE k.model_ref = ? AND {cond} ORDER BY k.session_id, k.t_ns, k.id",
+            (ref, *args),
+        ).fetchall()
+        pos = {r[0]: i for i, r in enumerate(rows)}
+        from_tokens = (
+            "FROM keyframe_tokens t JOIN keyframes k ON k.id = t.keyframe_id "
+            f"WHERE k.model_ref = ? AND {cond}"
+        )
+        has = np.zeros(len(rows), dtype=bool)
+        for (kid,) in mem.db.execute(f"SELECT t.keyframe_id {from_tokens}", (ref, *args)):
+            if kid in pos:
+                has[pos[kid]] = True
+        tokens = (
+            _read_tokens(mem, from_tokens, (ref, *args), pos, mdim) if with_tokens and has.any() else None
+        )
+    poses = np.array([[np.nan if v is None else v for v in r[4:8]] for r in rows], dtype=np.float64).reshape(
+        len(rows), 4
+    )
+    return KeyframeTable(
+        ids=np.array([r[0] for r in rows], dtype=np.int64),
+        t_ns=np.array([r[1] for r in rows], dtype=np.int64),
+        session=np.array([r[2] for r in rows], dtype=np.int64),
+        emb=normalise(unpack_many([r[3] for r in rows], mdim)),
+        poses=poses,
+        tokens=tokens,
+        has_tokens=has,
+    )
+
+
+def _read_tokens(
+    mem: EpisodicMemory, from_sql: str, args: tuple, pos: dict[int, int], dim: int
+) -> np.ndarray:
+    """Decode the token rows selected by from_sql into float32 [len(pos), h, w, dim], chunk by chunk."""
+    out: np.ndarray | None = None
+    cur = mem.db.execute(f"SELECT t.keyframe_id, t.h, t.w, t.d, t.data {from_sql}", args)
+    while rows := cur.fetchmany(_TOKEN_CHUNK):
+        shapes = {(h, w, d) for _, h, w, d, _ in rows}
+        if out is None:
+            h, w, d = next(iter(shapes))
+            out = np.zeros((len(pos), h, w, d), dtype=np.float32)
+        if shapes != {out.shape[1:]}:
+            raise MemoryStoreError(
+                f"keyframes of one model hold token grids of several shapes ({sorted(shapes | {out.shape[1:]})}); "
+                "read them one at a time with keyframe_tokens(keyframe_id)"
+            )
+        if out.shape[3] != dim:
+            raise CorruptMemoryError(
+                f"{mem.path}: stored token grids have D = {out.shape[3]} for a model of dim {dim}; "
+                f"{repair_hint(mem.path)}"
+            )
+        keep = [r for r in rows if r[0] in pos]
+        try:
+            grids = unpack_tokens_many([bytes(r[4]) for r in keep], *out.shape[1:])
+        except ValueError as e:
+            raise CorruptMemoryError(f"{mem.path}: {e}; {repair_hint(mem.path)}") from None
+        out[[pos[r[0]] for r in keep]] = grids
+    cur.close()
+    assert out is not None  # called only when some keyframe has tokens
+    return out
+
+
+def keyframe_tokens(mem: EpisodicMemory, keyframe_id: int) -> np.ndarray | None:
+    """float32 [h, w, D] token grid of one keyframe, or None when it was stored without one.
+
+    Raises NotFoundError when the memory has no keyframe with that id."""
+    with _snapshot(mem):
+        row = mem.db.execute(
+            "SELECT h, w, d, data FROM keyframe_tokens WHERE keyframe_id = ?", (int(keyframe_id),)
+        ).fetchone()
+        if row is None:
+            if mem.db.execute("SELECT 1 FROM keyframes WHERE id = ?", (int(keyframe_id),)).fetchone() is None:
+                raise NotFoundError(
+                    f"no keyframe {keyframe_id} in {mem.path} (forgotten, or from another memory); pick an id "
+                    "from `glasses-runtime memory query` or `timeline`"
+                )
+            return None
+    h, w, d, data = row
+    try:
+        return unpack_tokens_many([bytes(data)], h, w, d)[0]
+    except ValueError as e:
+        raise CorruptMemoryError(f"{mem.path}: {e}; {repair_hint(mem.path)}") from None
+
+
 def _size(path: str) -> int:
     return os.path.getsize(path) if os.path.exists(path) else 0
 
@@ -244,19 +398,29 @@ def stats(mem: EpisodicMemory, check: bool = False) -> dict:
         for h, (r, d) in sorted(mem.models.items())
     ]
     span = db.execute("SELECT min(t_ns), max(t_ns) FROM keyframes").fetchone()
+    # length() of a BLOB comes from the record header: the token data itself is not read.
+    n_tok, tok_bytes = db.execute(
+        "SELECT count(*), coalesce(sum(length(data)), 0) FROM keyframe_tokens"
+    ).fetchone()
     index_bytes = (
         sum(p.stat().st_size for p in mem.index_dir.glob("*.faiss")) if mem.index_dir.exists() else 0
     )
     out = {
         "db": str(mem.path),
         **count,
+        "keyframe_tokens": n_tok,
         "models": models,
         "first_t_ns": span[0],
         "last_t_ns": span[1],
         "paused": mem.paused,
         "encrypted": mem.meta("enc_salt") is not None,
         "schema_version": db.execute("PRAGMA user_version").fetchone()[0],
-        "bytes": {"db": _size(str(mem.path)), "wal": _size(f"{mem.path}-wal"), "index": index_bytes},
+        "bytes": {
+            "db": _size(str(mem.path)),
+            "wal": _size(f"{mem.path}-wal"),
+            "index": index_bytes,
+            "tokens": tok_bytes,  # the token BLOBs inside db (no page overhead)
+        },
     }
     if check:
         out["integrity"] = db.execute("PRAGMA integrity_check").fetchone()[0]

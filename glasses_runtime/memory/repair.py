@@ -5,7 +5,9 @@
 A damaged 16-byte header is patched in a scratch copy first (SQLite refuses the file otherwise).
 Each table is read by rowid ranges; a range that raises is split in halves down to single rows, so
 one bad page costs the rows on it, not the table. The new file gets the current schema; its vector
-index is rebuilt from the salvaged rows on first open.
+index is rebuilt from the salvaged rows on first open. Token grids are copied with their keyframes; a
+grid whose keyframe was lost is dropped, and a table the source does not have (``keyframe_tokens`` in
+a v1 file) is skipped.
 """
 
 from __future__ import annotations
@@ -88,9 +90,13 @@ def salvage(src_path: str | Path, out_path: str | Path) -> dict:
         dst = connect(out_path, readonly=False, synchronous="FULL", busy_timeout_ms=5_000)
         migrate(dst, out_path, readonly=False)
         report: dict = {"out": str(out_path), "tables": {}}
+        have = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         dst.execute("BEGIN IMMEDIATE")
         dst.execute("DELETE FROM meta")
         for table in TABLES:
+            if table not in have:  # probing a missing table would bisect every rowid range down to 1
+                report["tables"][table] = {"rows": 0, "lost_rowids": 0}
+                continue
             cols = ",".join(_columns(dst, table))
             lost: list[int] = []
             hi = _max_rowid(src, table)
@@ -98,6 +104,11 @@ def salvage(src_path: str | Path, out_path: str | Path) -> dict:
             for lo in range(1 if hi else 0, hi + 1, _RANGE):
                 n += _copy_range(src, dst, table, cols, lo, min(hi, lo + _RANGE - 1), lost)
             report["tables"][table] = {"rows": n, "lost_rowids": len(lost)}
+        orphans = dst.execute(
+            "DELETE FROM keyframe_tokens WHERE keyframe_id NOT IN (SELECT id FROM keyframes)"
+        ).rowcount
+        report["tables"]["keyframe_tokens"]["rows"] -= orphans
+        report["tables"]["keyframe_tokens"]["orphans_dropped"] = orphans
         for key, value in (("deletion_gen", "0"), ("paused", "0")):
             dst.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)", (key, value))
         dst.execute("COMMIT")

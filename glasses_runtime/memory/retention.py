@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 
 def _delete_keyframes(mem: EpisodicMemory, where: str, args: tuple, limit: int | None = None) -> int:
-    """Delete keyframes matching `where` (at most `limit`) in one transaction; fix episodes; update index."""
+    """Delete keyframes matching `where` (at most `limit`) and their token grids in one transaction; fix
+    episodes; update index."""
     with mem.transaction() as db:
         sql = f"SELECT id, model_ref, episode_id FROM keyframes WHERE {where} ORDER BY t_ns"
         rows = db.execute(sql + (f" LIMIT {int(limit)}" if limit else ""), args).fetchall()
@@ -37,7 +38,9 @@ def _delete_keyframes(mem: EpisodicMemory, where: str, args: tuple, limit: int |
         ids = [r[0] for r in rows]
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
-            db.execute(f"DELETE FROM keyframes WHERE id IN ({','.join('?' * len(part))})", part)
+            marks = ",".join("?" * len(part))
+            db.execute(f"DELETE FROM keyframes WHERE id IN ({marks})", part)
+            db.execute(f"DELETE FROM keyframe_tokens WHERE keyframe_id IN ({marks})", part)
         for ep in {r[2] for r in rows if r[2] is not None}:
             refresh_after_delete(mem, ep)
         mem.deletion_gen += 1
@@ -70,6 +73,7 @@ def forget(
     vacuum: bool = False,
 ) -> dict:
     """Remove memories for good: a time range [t0, t1] (ns, inclusive), one episode, or everything.
+    A forgotten keyframe takes its thumbnail and token grid with it.
 
     Returns {"keyframes": n, "events": n, "episodes": n, "purged": WAL emptied?}.
     """
@@ -81,7 +85,7 @@ def forget(
         report["keyframes"] = _delete_keyframes(mem, "1", ())
         with mem.transaction() as db:
             report["events"] = db.execute("DELETE FROM events").rowcount
-            for table in ("episodes", "sessions", "object_prototypes", "objects"):
+            for table in ("keyframe_tokens", "episodes", "sessions", "object_prototypes", "objects"):
                 db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
         mem.episodes.open.clear()
         for ref, idx in list(mem.indexes.items()):

@@ -5,7 +5,9 @@ holds the schema version; ``MIGRATIONS[v]`` moves a database from version v-1 to
 transaction, so an interrupted migration leaves the previous version intact.
 
 Embeddings are stored as one BLOB: a little-endian float32 scale followed by D int8 codes
-(``codec.pack_embedding``), 4 + D bytes per keyframe.
+(``codec.pack_embedding``), 4 + D bytes per keyframe. v2 adds ``keyframe_tokens``: one row per keyframe
+that has a token grid, keyed by the keyframe id, h*w float16 scales + h*w*D int8 codes
+(``codec.pack_tokens``); written in the keyframe's transaction and deleted with it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from glasses_runtime.memory.errors import CorruptMemoryError, SchemaVersionError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _V1 = """
@@ -90,11 +92,37 @@ def _migrate_to_v1(conn: sqlite3.Connection) -> None:
             conn.execute(stmt)
 
 
+_V2 = """
+CREATE TABLE keyframe_tokens (
+    keyframe_id INTEGER PRIMARY KEY,
+    h INTEGER NOT NULL CHECK (h > 0),
+    w INTEGER NOT NULL CHECK (w > 0),
+    d INTEGER NOT NULL CHECK (d > 0),
+    data BLOB NOT NULL
+)
+"""
+
+
+def _migrate_to_v2(conn: sqlite3.Connection) -> None:
+    # Only adds a table: v1 keyframes simply have no token grid.
+    conn.execute(_V2)
+
+
 # version -> function that upgrades a database from version-1 to version. Add new versions at the end.
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_to_v1}
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_to_v1, 2: _migrate_to_v2}
 
 # Every table a memory database has; repair copies these.
-TABLES = ("meta", "models", "sessions", "episodes", "keyframes", "events", "objects", "object_prototypes")
+TABLES = (
+    "meta",
+    "models",
+    "sessions",
+    "episodes",
+    "keyframes",
+    "keyframe_tokens",
+    "events",
+    "objects",
+    "object_prototypes",
+)
 
 
 def repair_hint(path: str | Path) -> str:

@@ -4,6 +4,7 @@
     sid = mem.start_session("camera")
     ids = mem.add_keyframes([KeyframeIn(t_ns, z, model_id, image=rgb)], sid)   # ids = acknowledged
     hits = mem.search(z_query, model_id, k=10)               # see queries.py for the query family
+    table = mem.keyframe_table(model_id, with_tokens=True)   # every keyframe of a model, no SQL needed
     mem.close()
 
     reader = EpisodicMemory.open("memory.db", readonly=True)  # any number, also in other processes
@@ -39,6 +40,7 @@ from glasses_runtime.memory.codec import (
     normalise,
     pack_embedding,
     pack_many,
+    pack_tokens,
     unpack_many,
 )
 from glasses_runtime.memory.config import MemoryConfig
@@ -310,7 +312,7 @@ class EpisodicMemory:
         self, batch: Sequence[KeyframeIn], session_id: int
     ) -> tuple[list[bytes], list[np.ndarray], list]:
         """Validate and encode a batch before the write lock: (embedding blobs, the stored vectors
-        float32 [D] as int8 round trips, (thumb, thumb_enc, pose) per keyframe)."""
+        float32 [D] as int8 round trips, (thumb, thumb_enc, pose, token row or None) per keyframe)."""
         embs = [np.asarray(kf.embedding, dtype=np.float32) for kf in batch]
         for e in embs:
             if e.ndim != 1 or e.size == 0:
@@ -338,7 +340,11 @@ class EpisodicMemory:
             pose = tuple(float(p) for p in kf.pose) if kf.pose is not None else (None,) * 4
             if len(pose) != 4:
                 raise ValueError(f"pose is (x, y, z, yaw), got {kf.pose}")
-            extra.append((thumb, enc, pose))
+            tok = None
+            if kf.tokens is not None:  # validated by KeyframeIn: a finite [h, w, D] grid
+                h, w, d = np.shape(kf.tokens)
+                tok = (h, w, d, pack_tokens(kf.tokens))
+            extra.append((thumb, enc, pose, tok))
         return blobs, vecs, extra
 
     @guarded
@@ -365,10 +371,14 @@ class EpisodicMemory:
                 "pose_x, pose_y, pose_z, pose_yaw, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (kid, session_id, ref, ep, t, blob, thumb, enc, *pose, kf.source or None)
-                    for kid, kf, ref, ep, t, blob, (thumb, enc, pose) in zip(
+                    for kid, kf, ref, ep, t, blob, (thumb, enc, pose, _) in zip(
                         ids, batch, refs, plan.episode_ids, t_ns, blobs, extra, strict=True
                     )
                 ],
+            )
+            db.executemany(
+                "INSERT INTO keyframe_tokens (keyframe_id, h, w, d, data) VALUES (?, ?, ?, ?, ?)",
+                [(kid, *tok) for kid, (*_, tok) in zip(ids, extra, strict=True) if tok is not None],
             )
         # Committed: from here on the ids are acknowledged. The episode state and the index follow.
         self.episodes.apply(plan)
@@ -452,6 +462,8 @@ class EpisodicMemory:
     wait_for_index = guarded(indexing.wait_for_index, hold_lock=False)
     save_indexes = guarded(indexing.save_indexes)
 
+    keyframe_table = guarded(queries.keyframe_table)
+    keyframe_tokens = guarded(queries.keyframe_tokens)
     search = guarded(queries.search)
     last_seen = guarded(queries.last_seen)
     where = guarded(queries.where)

@@ -64,13 +64,27 @@ def _damage(path: Path, page: int, page_size: int = 4096) -> None:
         f.write(b"\xde\xad" * (page_size // 2))
 
 
+def _keyframes_page(path: Path) -> int:
+    """0-based index of a middle leaf page of the keyframes table (where it falls depends on the schema)."""
+    con = sqlite3.connect(path)
+    try:
+        pages = [
+            p
+            for (p,) in con.execute(
+                "SELECT pageno FROM dbstat WHERE name = 'keyframes' AND pagetype = 'leaf' ORDER BY pageno"
+            )
+        ]
+    finally:
+        con.close()
+    return pages[len(pages) // 2] - 1
+
+
 def test_corrupt_pages_clear_error_and_repair(db, tmp_path):
     vecs, centers = clustered(3000, 3)
     with EpisodicMemory.open(db, MemoryConfig(synchronous="NORMAL")) as mem:
         record(mem, vecs, mem.start_session("camera"), batch=500)
         mem.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    n_pages = db.stat().st_size // 4096
-    _damage(db, n_pages // 2)
+    _damage(db, _keyframes_page(db))
     with pytest.raises(CorruptMemoryError, match="memory repair --db"), EpisodicMemory.open(db) as mem:
         for c in centers:  # the query that reads the damaged page reports it, naming the fix
             mem.search(c, MODEL, k=10)

@@ -22,6 +22,7 @@ from glasses_runtime.memory import (
     WriterBusyError,
 )
 from glasses_runtime.memory.codec import pack_embedding, unpack_embedding
+from glasses_runtime.memory.schema import SCHEMA_VERSION
 
 
 def test_int8_codec_keeps_cosine():
@@ -142,7 +143,7 @@ def test_one_writer_many_readers_across_processes(db):
 def test_schema_versions(db):
     EpisodicMemory.open(db).close()
     conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
     conn.execute("PRAGMA user_version=99")
     conn.close()
     with pytest.raises(SchemaVersionError, match="upgrade glasses-runtime"):
