@@ -36,16 +36,18 @@ demo: setup
 #     photos, the street clip, MiniWorld renders and Fashion-MNIST -> float16 checkpoint -> int8 XNNPACK
 #     .pte with two outputs (embedding, tokens) + manifest (about 60 minutes on 2 cores);
 #  2. the planner's world model on its embeddings of MiniWorld exploration rollouts -> .pte + manifest;
-#  3. `make models-pico`: the old vit_pico (tests and the quality benchmark's baseline).
+#  3. the token world model on its reduced token grids of MiniWorld rollouts (a walk that backs up
+#     often) -> one fully delegated planner-step .pte + manifest (about 8 minutes on 2 cores);
+#  4. `make models-pico`: the old vit_pico (tests and the quality benchmark's baseline).
 WEIGHTS := edge_models/weights
 MODEL_DATA_APT := dataset-fashion-mnist gnome-backgrounds plasma-workspace-wallpapers
 ENCODER_DATA := photos:train*2+video:tests/assets/bikes.mp4+rollouts:runs/mw_enc22*2+rollouts:runs/mw_enc33+fashion-mnist*2
-.PHONY: models models-encoder models-world-model models-pico models-data
+.PHONY: models models-encoder models-world-model models-token-world-model models-pico models-data
 
 models-data:
 	@bash .ci/apt.sh $(MODEL_DATA_APT)
 
-models: models-encoder models-world-model
+models: models-encoder models-world-model models-token-world-model
 
 models-encoder: setup models-data
 	$(PY) -m simulator.world.collect --episodes 80 --steps 100 --out runs/mw_enc22 --seed 5000 --size 128 \
@@ -73,6 +75,14 @@ models-world-model: setup
 		--encoder $(WEIGHTS)/vit_tiny.safetensors --out runs/world_model --steps 3000
 	cp runs/world_model/world_model.safetensors $(WEIGHTS)/world_model.safetensors
 	$(VENV)/bin/glasses-export lower $(WEIGHTS)/world_model.safetensors --out $(WEIGHTS)
+
+models-token-world-model: setup
+	$(PY) -m simulator.world.collect --episodes 160 --steps 100 --out runs/twm_data --seed 3000 \
+		--size 128 --rows 2 --cols 2 --policy balanced --overwrite
+	$(PY) -m edge_models.world_model.train_tokens --rollouts runs/twm_data \
+		--encoder $(WEIGHTS)/vit_tiny.safetensors --out runs/token_world_model --steps 4000 --threads 2 --no-progress
+	cp runs/token_world_model/token_world_model.safetensors $(WEIGHTS)/token_world_model.safetensors
+	$(VENV)/bin/glasses-export lower $(WEIGHTS)/token_world_model.safetensors --out $(WEIGHTS)
 
 models-pico: setup
 	$(PY) -m edge_models.train --preset vit_pico --data tests/assets/bikes_frames --steps 300 \

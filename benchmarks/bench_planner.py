@@ -1,18 +1,24 @@
 """Benchmark "find the object": explore an apartment, then find your way back to an object you passed.
 
-    .venv/bin/python benchmarks/bench_planner.py --world-model runs/wm128/world_model.safetensors
+    .venv/bin/python benchmarks/bench_planner.py                       # 2x2, goals from memory, 50 episodes
+    .venv/bin/python benchmarks/bench_planner.py --rows 3 --cols 3 --out benchmarks/results/planner_3x3.json
+    .venv/bin/python benchmarks/bench_planner.py --goal keyframe --out benchmarks/results/planner_keyframe_goal.json
 
-Per seeded episode (2x2 MiniWorld apartment, 128 px, discrete actions, six objects), the protocol of
+Per seeded episode (MiniWorld apartment, 128 px, discrete actions, six objects), the protocol of
 ``simulator.find_object`` (shared with ``glasses-sim find``): explore with a random walk recorded into a
-fresh memory, aim at the remembered keyframe that saw the object passed longest ago closest and most
-squarely, then each policy walks back from where the walk ended. Object goals through enrollment are
-measured separately: the object is enrolled from 8 close-up views and ``goal_from_object`` (its last
-sighting, ``mem.where``) is checked for pointing at a keyframe that is near and facing it.
+fresh memory (every frame a keyframe, with its embedding and reduced token grid), then each policy walks
+back from where the walk ended to the object passed longest ago. The goal keyframe comes from memory
+(``--goal memory``, the default and the headline: the object is enrolled from 8 close-up views and
+``goal_from_object`` picks its sighting; no ground truth) or is the simulator's best view of the object
+(``--goal keyframe``: privileged, an upper bound).
 
-Policies: oracle shortest path (ground-truth map), random (uniform actions), flat MPC (CEM toward the
-goal embedding), hierarchical (place graph over the memory's keyframes, localised by pose, CEM to each
-subgoal's embedding) and hierarchical_pose (the same plus the optional dead-reckoned pose cost).
-Replan times are the planner's own wall time per step (frame embedding excluded), eager PyTorch on
+Policies: oracle (shortest path on the ground-truth map), random, flat_mpc (pooled world model, CEM
+toward the goal embedding), pooled_latent (place graph + pooled world model, no pose: the one-vector
+"CLS latent" baseline), latent (the token world model's LatentNavigator: place recognition, route,
+MPC on token grids; no pose anywhere), latent_still (the same with "nothing moves" dynamics: the
+ablation), latent_pose (latent plus the dead-reckoned pose cost: an upper bound), hierarchical and
+hierarchical_pose (the pooled planner localised by the true pose: upper bounds). Replan times are the
+planner's own wall time per step (frame embedding excluded) with the exported .pte world models on
 ``--threads`` CPU threads. Writes benchmarks/results/planner.json and prints a markdown table. Not a
 test: nothing asserts.
 """
@@ -48,8 +54,12 @@ from glasses_runtime.planner import (  # noqa: E402
     goal_from_object,
     load_world_model_file,
 )
+from glasses_runtime.planner.navigator import TokenKeyframes, goal_from_views  # noqa: E402
+from glasses_runtime.planner.token_dynamics import load_token_world_model_file  # noqa: E402
 from simulator.find_object import (  # noqa: E402
+    LATENT_POLICIES,
     POLICIES,
+    TOKEN_POLICIES,
     Episode,
     FindConfig,
     RuntimeEmbedder,
@@ -142,14 +152,30 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--world-model",
-        required=True,
+        default=str(ROOT / "edge_models/weights/world_model_wm_c2_h128x2_s64_t5_fp32_xnnpack.pte"),
         help="world_model.safetensors (python -m edge_models.world_model.train) or its exported .pte",
     )
     p.add_argument(
         "--encoder",
-        default=str(ROOT / "edge_models/weights/vit_tiny.safetensors"),
-        help="encoder checkpoint (eager, batched) or its .pte (the runtime's engine)",
+        default=str(ROOT / "edge_models/weights/encoder_vit_tiny_int8_xnnpack.pte"),
+        help="encoder .pte (the runtime's engine; token policies need its 'tokens' output) or a checkpoint",
     )
+    p.add_argument(
+        "--token-world-model",
+        default=str(
+            ROOT / "edge_models/weights/token_world_model_twm_c2_d32_h32x3_g4x8_s64_t3_fp32_xnnpack.pte"
+        ),
+        help="token world model (.pte beside its .safetensors, or the .safetensors) for the latent policies",
+    )
+    p.add_argument(
+        "--goal",
+        choices=("memory", "keyframe"),
+        default="memory",
+        help="memory: the object is enrolled from 8 close-ups and goal_from_object picks the keyframe (honest); "
+        "keyframe: the simulator picks the keyframe that saw it best (privileged: an upper bound)",
+    )
+    p.add_argument("--rows", type=int, default=2, help="apartment rows of rooms (2: 2x2, 3: 3x3)")
+    p.add_argument("--cols", type=int, default=2, help="apartment columns of rooms")
     p.add_argument("--episodes", type=int, default=50, help="valid episodes (walks that passed an object)")
     p.add_argument("--explore-steps", type=int, default=200)
     p.add_argument("--max-steps", type=int, default=100, help="T: step budget to reach the object")
@@ -163,7 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--threads", type=int, default=1, help="torch threads (the tiny MLP does not gain from more)"
     )
-    p.add_argument("--policies", default=",".join(POLICIES))
+    p.add_argument(
+        "--policies",
+        default="oracle,random,flat_mpc,pooled_latent,latent,latent_still,latent_pose,hierarchical_pose",
+        help=f"comma-separated, from {', '.join(POLICIES + LATENT_POLICIES)}",
+    )
     p.add_argument("--pose-weight", type=float, default=2.0, help="pose cost weight of hierarchical_pose")
     p.add_argument(
         "--pte", help="also time replans with this exported world model (.pte); --episodes 0: only that"
@@ -185,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         emb = Embedder(args.encoder)
     wm = load_world_model_file(args.world_model, threads=args.threads)
+    twm = None
+    if any(k in TOKEN_POLICIES for k in policies):
+        twm = load_token_world_model_file(args.token_world_model, threads=args.threads)
     if args.persistence:
         wm = Persistence(wm)
     try:
@@ -209,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         max_steps=args.max_steps,
         min_oracle_steps=args.min_oracle_steps,
         pose_weight=args.pose_weight,
+        rows=args.rows,
+        cols=args.cols,
     )
     env = ApartmentEnv(cfg.world())
     rows, attempt = [], 0
@@ -231,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             goal = goal_from_keyframe(mem, ids[goal_frame], emb.model_id, emb.dim)
             views = enrollment_views(env, name)
             row["object_goal"] = "no views"
+            og = None
             if views:
                 mem.enroll(name, emb.many(np.stack(views)), emb.model_id)
                 try:
@@ -241,8 +277,30 @@ def main(argv: list[str] | None = None) -> int:
                 except UnknownGoalError:
                     row["object_goal"] = "not found"
             graph = PlaceGraph.from_memory(mem, emb.model_id)
+            token_map = TokenKeyframes.from_memory(mem, emb.model_id, emb.dim) if twm is not None else None
+            tg = None
+            if views and token_map is not None:  # the same enrollment views, matched on token grids
+                _, view_tokens = emb.many_tokens(np.stack(views))
+                kid, _ = goal_from_views(token_map, view_tokens, twm)
+                tg = goal_from_keyframe(mem, kid, emb.model_id, emb.dim)
+                row["grid_goal"] = "right place" if env.near_and_facing(name, tg.pose) else "wrong place"
+        if args.goal == "memory":
+            # the honest goal: the token-grid match when the token world model is loaded, else goal_from_object;
+            # None (memory found no sighting): every planner fails this episode
+            goal = tg if tg is not None else og
         for kind in policies:
-            step_fn = make_step_fn(kind, wm, graph, goal, args.pose_weight)
+            if goal is None and kind not in ("oracle", "random"):
+                row[kind] = {
+                    "success": False,
+                    "passed": False,
+                    "steps": 0,
+                    "stopped": False,
+                    "plan_ms": [],
+                    "end_pose": list(start),
+                    "no_goal": True,
+                }
+                continue
+            step_fn = make_step_fn(kind, wm, graph, goal, args.pose_weight, twm, token_map)
             row[kind] = run_policy(kind, env, emb, name, start, step_fn, args.max_steps, ep.world_seed)
         rows.append(row)
         print(
@@ -255,7 +313,12 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "find the object",
         "config": {k: v for k, v in vars(args).items() if k != "out"},
-        "world": "2x2 MiniWorld apartment, 128 px, discrete actions (30 deg turns, 0.25 m steps), objects key/ball/box",
+        "world": f"{args.rows}x{args.cols} MiniWorld apartment, 128 px, discrete actions (30 deg turns, 0.25 m steps), "
+        f"objects {'/'.join(cfg.world().objects)}",
+        "goal": "from memory (enrollment views matched on token grids: goal_from_views; goal_from_object "
+        "without a token world model)"
+        if args.goal == "memory"
+        else "privileged keyframe (the simulator's best view: an upper bound)",
         "episodes": len(rows),
         "walks_without_object_skipped": skips["no object"],
         "walks_ending_near_the_object_skipped": skips["too close"],
@@ -264,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
             k: sum(r["object_goal"] == k for r in rows)
             for k in ("right place", "wrong place", "not found", "no views")
         },
+        "goal_from_views_token_grid": {
+            k: sum(r.get("grid_goal") == k for r in rows) for k in ("right place", "wrong place")
+        },
+        "token_world_model": args.token_world_model if twm is not None else None,
         "world_model": {
             "path": args.world_model,
             "persistence_ablation": args.persistence,

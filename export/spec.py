@@ -5,7 +5,8 @@ inputs of those shapes, what the manifest needs (names, normalisation, dims) and
 inputs from a folder of frames (calibration, verification). Kinds: ``encoder`` (an encoder
 checkpoint, or the EMA target encoder of a training checkpoint: what training ships as
 encoder.safetensors), ``predictor`` (the JEPA predictor of a training checkpoint, with one mask
-layout baked in: ``predictor_spec``) and ``world_model``.
+layout baked in: ``predictor_spec``), ``world_model`` (pooled embeddings) and ``token_world_model``
+(the token grid: ``token_world_model_spec``).
 """
 
 from __future__ import annotations
@@ -257,9 +258,58 @@ def world_model_spec(ckpt: str | Path, img_size: int | None = None) -> ExportSpe
     )
 
 
+def token_world_model_spec(ckpt: str | Path, img_size: int | None = None) -> ExportSpec:
+    """The token world model as one planner iteration (``TokenPlannerStep``), unrolled.
+
+    inputs: context [1, C, h, w, Dt] (reduced encoder tokens, oldest first), actions [S, H, A] (one-hot),
+    goal [1, h, w, Dt] -> distance [S, H] (grid distance to the goal after each step), predicted
+    [S, H, h*w, d] (the predicted states, unit cells).
+    """
+    from edge_models.world_model.token_model import TokenPlannerStep, load_token_world_model
+
+    if img_size is not None:
+        raise ExportError("--img-size does not apply to a world model (it takes tokens); drop it")
+    model, meta = load_token_world_model(ckpt)
+    c = model.config
+    s, h = c.export_samples, c.export_horizon
+    gh, gw = c.grid
+    gen = torch.Generator().manual_seed(0)
+    # example tokens near the training distribution: the projection's mean plus noise
+    mean = model.token_mean()
+    context = mean + 0.5 * torch.randn(1, c.context, gh, gw, c.token_dim, generator=gen)
+    goal = mean + 0.5 * torch.randn(1, gh, gw, c.token_dim, generator=gen)
+    actions = torch.nn.functional.one_hot(
+        torch.randint(0, c.action_dim, (s, h), generator=gen), c.action_dim
+    ).float()
+    return ExportSpec(
+        kind="token_world_model",
+        preset=f"twm_c{c.context}_d{c.state_dim}_h{c.hidden}x{c.depth}_g{gh}x{gw}_s{s}_t{h}",
+        module=TokenPlannerStep(model).eval(),
+        example_inputs=(context, actions, goal),
+        input_names=["context", "actions", "goal"],
+        output_names=["distance", "predicted"],
+        normalization={
+            "tokens": "reduced: encoder tokens with rows averaged in pairs (glasses_runtime.tokens.reduce_tokens)",
+            "encoder_sha256": meta.get("encoder_sha256"),
+            "action_kind": c.action_kind,
+            "action_encoding": "one_hot",
+            "context": c.context,
+            "horizon": h,
+            "samples": s,
+            "grid": [gh, gw],
+            "state_dim": c.state_dim,
+        },
+        embedding_dim=c.token_dim,
+        action_dim=c.action_dim,
+        source_checkpoint=str(ckpt),
+        source_checkpoint_sha256=file_sha256(ckpt),
+    )
+
+
 # Explicit registry: checkpoint kind -> builder.
 SPEC_BUILDERS: dict[str, Callable[..., ExportSpec]] = {"encoder": encoder_spec, "train": encoder_spec}
 SPEC_BUILDERS["world_model"] = world_model_spec
+SPEC_BUILDERS["token_world_model"] = token_world_model_spec
 
 
 MODELS = ("encoder", "predictor")

@@ -18,7 +18,7 @@ from pathlib import Path
 from edge_models.hashing import file_sha256
 
 MANIFEST_FORMAT = "glasses-manifest/1"
-KINDS = ("encoder", "predictor", "world_model")
+KINDS = ("encoder", "predictor", "world_model", "token_world_model")
 DTYPES = ("float32", "int64", "int8", "uint8")
 
 

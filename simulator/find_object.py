@@ -30,6 +30,7 @@ import numpy as np
 
 from glasses_runtime.memory import EpisodicMemory, KeyframeIn
 from glasses_runtime.planner import HierarchicalConfig, HierarchicalPlanner, MPCConfig, MPCPlanner
+from glasses_runtime.tokens import reduce_tokens
 from simulator.world import (
     NoPathError,
     RandomWalk,
@@ -44,6 +45,11 @@ from simulator.world import (
 PASS = (0.8, 15.0)
 OBJECTS = ("key", "ball", "box", "medkit", "duckie", "cone")
 POLICIES = ("oracle", "random", "flat_mpc", "hierarchical", "hierarchical_pose")
+# Planning from the camera alone (token world model, place recognition, no pose), its upper bound with
+# the dead-reckoned pose cost, its "nothing moves" ablation, and the pooled-vector (one embedding per
+# frame) world model with the same place graph and no pose.
+LATENT_POLICIES = ("latent", "latent_pose", "latent_still", "pooled_latent")
+TOKEN_POLICIES = ("latent", "latent_pose", "latent_still")
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,16 @@ class RuntimeEmbedder:
 
     def many(self, frames: np.ndarray) -> np.ndarray:
         return np.stack([self.embed(f) for f in frames])
+
+    def embed_tokens(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(unit embedding [D], reduced token grid [h, w, Dt] or None when the encoder has no tokens)."""
+        z, tok = self.encoder.encode_with_tokens(self.encoder.preprocess(rgb))
+        return np.asarray(z, dtype=np.float32).reshape(-1), None if tok is None else reduce_tokens(tok)
+
+    def many_tokens(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        out = [self.embed_tokens(f) for f in frames]
+        toks = [t for _, t in out]
+        return np.stack([z for z, _ in out]), None if toks[0] is None else np.stack(toks)
 
 
 @dataclass
@@ -177,15 +193,22 @@ def draw_episode(env: Any, seed: int, attempt: int, cfg: FindConfig) -> Episode 
 
 
 def remember_walk(
-    mem: EpisodicMemory, emb: FrameEmbedder, ep: Episode, z: np.ndarray | None = None
+    mem: EpisodicMemory,
+    emb: FrameEmbedder,
+    ep: Episode,
+    z: np.ndarray | None = None,
+    tokens: np.ndarray | None = None,
 ) -> list[int]:
-    """Record every frame of the walk, with its pose, as a keyframe of a new session -> keyframe ids."""
-    z = emb.many(ep.frames) if z is None else z
+    """Record every frame of the walk, with its pose (and its reduced token grid when given or when the
+    embedder makes them), as a keyframe of a new session -> keyframe ids."""
+    if z is None:
+        z, tokens = emb.many_tokens(ep.frames) if hasattr(emb, "many_tokens") else (emb.many(ep.frames), None)
+    toks = [None] * len(z) if tokens is None else list(tokens)
     sid = mem.start_session("find-the-object")
     return mem.add_keyframes(
         [
-            KeyframeIn(int(t), e, emb.model_id, pose=tuple(p))
-            for t, e, p in zip(ep.t_ns, z, ep.poses, strict=True)
+            KeyframeIn(int(t), e, emb.model_id, pose=tuple(p), tokens=tk)
+            for t, e, p, tk in zip(ep.t_ns, z, ep.poses, toks, strict=True)
         ],
         sid,
     )
@@ -218,19 +241,87 @@ def planner_configs(pose_weight: float) -> dict[str, Any]:
     }
 
 
-def make_step_fn(kind: str, world_model: Any, graph: Any, goal: Any, pose_weight: float) -> Callable | None:
-    """The planner of a policy as ``step(z, pose) -> Guidance``; None for oracle and random."""
+def make_step_fn(
+    kind: str,
+    world_model: Any,
+    graph: Any,
+    goal: Any,
+    pose_weight: float,
+    token_world_model: Any = None,
+    token_map: Any = None,
+) -> Callable | None:
+    """The planner of a policy as ``step(z, pose, tokens) -> Guidance``; None for oracle and random.
+
+    Latent policies see no pose (``latent_pose`` is the labelled upper bound); the token policies need
+    ``token_world_model`` and ``token_map`` (the remembered keyframes' token grids)."""
+    from glasses_runtime.planner.navigator import LatentNavigator, NavigatorConfig
+
     cfg = planner_configs(pose_weight)
     if kind == "flat_mpc":
         flat = MPCPlanner(world_model, cfg[kind])
-        return lambda z, pose: flat.step(z, goal.embedding)
-    if kind in ("hierarchical", "hierarchical_pose"):
-        hier = HierarchicalPlanner(world_model, graph, cfg[kind])
+        return lambda z, pose, tokens=None: flat.step(z, goal.embedding)
+    if kind in ("hierarchical", "hierarchical_pose", "pooled_latent"):
+        hier = HierarchicalPlanner(
+            world_model, graph, cfg["hierarchical" if kind == "pooled_latent" else kind]
+        )
         hier.set_goal(goal)
-        return hier.step
+        if kind == "pooled_latent":
+            return lambda z, pose, tokens=None: hier.step(z, None)
+        return lambda z, pose, tokens=None: hier.step(z, pose)
+    if kind in TOKEN_POLICIES:
+        if token_world_model is None or token_map is None:
+            raise ValueError(f"policy {kind!r} needs the token world model and the keyframes' token grids")
+        twm = StillTokenWorldModel(token_world_model) if kind == "latent_still" else token_world_model
+        ncfg = NavigatorConfig(
+            pose_weight=pose_weight if kind == "latent_pose" else 0.0,
+            samples=twm.samples or NavigatorConfig.samples,
+            horizon=twm.horizon or NavigatorConfig.horizon,
+        )
+        nav = LatentNavigator(twm, token_map, ncfg)
+        nav.set_goal(goal.keyframe_id)
+        if kind == "latent_pose":
+            return lambda z, pose, tokens=None: nav.step(tokens, pose)
+        return lambda z, pose, tokens=None: nav.step(tokens)
     if kind in ("oracle", "random"):
         return None
-    raise ValueError(f"unknown policy {kind!r}; choose one of {', '.join(POLICIES)}")
+    raise ValueError(f"unknown policy {kind!r}; choose one of {', '.join(POLICIES + LATENT_POLICIES)}")
+
+
+class StillTokenWorldModel:
+    """Ablation: a token world model that predicts nothing moves (every step = the newest context grid),
+    with the real one's shapes and projection. Planning with it shows what the learned dynamics add."""
+
+    def __init__(self, wm: Any) -> None:
+        self.wm = wm
+        for k in (
+            "grid",
+            "token_dim",
+            "action_dim",
+            "context",
+            "samples",
+            "horizon",
+            "encoder_sha256",
+            "project",
+        ):
+            setattr(self, k, getattr(wm, k))
+
+    def state(self, tokens: np.ndarray) -> np.ndarray:
+        return self.wm.state(tokens)
+
+    def state_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return self.wm.state_distance(a, b)
+
+    def rollout(self, context: np.ndarray, actions: Any, goal: np.ndarray) -> tuple[Any, Any]:
+        import torch
+
+        now = self.wm.state(context[-1])
+        d = float(self.wm.state_distance(now, self.wm.state(goal)))
+        s, h = actions.shape[0], actions.shape[1]
+        pred = torch.from_numpy(np.ascontiguousarray(now, dtype=np.float32))
+        return torch.full((s, h), d), pred.expand(s, h, *pred.shape)
+
+    def distances(self, context: np.ndarray, actions: Any, goal: np.ndarray) -> Any:
+        return self.rollout(context, actions, goal)[0]
 
 
 StepCallback = Callable[[int, np.ndarray, tuple, Any], None]  # (step, frame, pose, guidance or None)
@@ -270,7 +361,11 @@ def run_policy(
             if kind == "random":
                 a = int(rng.integers(4))
             else:
-                g = step_fn(emb.embed(frame), pose)
+                if kind in TOKEN_POLICIES:
+                    z, tokens = emb.embed_tokens(frame)
+                else:
+                    z, tokens = emb.embed(frame), None
+                g = step_fn(z, pose, tokens)
                 plan_ms.append(g.plan_ms)
                 if on_step is not None:
                     on_step(steps, frame, pose, g)

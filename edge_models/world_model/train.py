@@ -19,6 +19,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from edge_models.checkpoint import file_sha256, load_encoder
 from edge_models.errors import CheckpointError, EdgeModelsError
 from edge_models.world_model.checkpoint import save_world_model
 from edge_models.world_model.config import TrainConfig, WorldModelConfig
-from edge_models.world_model.data import EmbeddedEpisode, WindowSampler, action_spec, load_embedded
+from edge_models.world_model.data import WindowSampler, action_spec, load_embedded
 from edge_models.world_model.model import WorldModel
 
 
@@ -75,11 +76,54 @@ def evaluate(model: WorldModel, sampler: WindowSampler, max_windows: int = 4096)
     }
 
 
-def _split(episodes: list[EmbeddedEpisode], val_fraction: float) -> tuple[list, list]:
+def _split(episodes: list, val_fraction: float) -> tuple[list, list]:
+    """The last ``val_fraction`` of the episodes (at least one when > 0, none if that leaves no training
+    episode) are held out."""
     n_val = 0 if val_fraction == 0 else max(1, round(len(episodes) * val_fraction))
     if n_val and len(episodes) - n_val < 1:
         n_val = 0
     return episodes[: len(episodes) - n_val], episodes[len(episodes) - n_val :]
+
+
+def lr_schedule(cfg: TrainConfig) -> Callable[[int], float]:
+    """Linear warm-up over ``cfg.warmup`` steps, then cosine decay to 0 at ``cfg.steps``."""
+
+    def lr_at(step: int) -> float:
+        if step < cfg.warmup:
+            return cfg.lr * (step + 1) / cfg.warmup
+        p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * p))
+
+    return lr_at
+
+
+def add_train_arguments(p: argparse.ArgumentParser, batch_size: int) -> None:
+    """The options every world-model trainer shares (rollouts, encoder, out, schedule, seed, output)."""
+    d = TrainConfig()
+    p.add_argument(
+        "--rollouts", required=True, help="rollout folder from 'python -m simulator.world.collect'"
+    )
+    p.add_argument("--encoder", required=True, help="frozen encoder checkpoint (.safetensors)")
+    p.add_argument("--out", required=True, help="output folder (the checkpoint, summary.json)")
+    p.add_argument("--steps", type=int, default=d.steps, help=f"optimiser steps (default {d.steps})")
+    p.add_argument("--batch-size", type=int, default=batch_size, help=f"windows per step ({batch_size})")
+    p.add_argument("--lr", type=float, default=d.lr, help=f"AdamW peak learning rate ({d.lr})")
+    p.add_argument("--rollout-steps", type=int, default=d.rollout_steps, help=f"R >= 2 ({d.rollout_steps})")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed (0)")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (1: reproducible)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+
+
+def train_config_from(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        steps=args.steps,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        rollout_steps=args.rollout_steps,
+        seed=args.seed,
+        threads=args.threads,
+    )
 
 
 def train(
@@ -126,12 +170,7 @@ def train(
     model = WorldModel(mcfg)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    def lr_at(step: int) -> float:
-        if step < cfg.warmup:
-            return cfg.lr * (step + 1) / cfg.warmup
-        p = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-        return cfg.lr * 0.5 * (1 + math.cos(math.pi * p))
-
+    lr_at = lr_schedule(cfg)
     history: list[dict] = []
     start_eval = evaluate(model, val_sampler or sampler)
     bar = tqdm(range(cfg.steps), desc="world model", disable=not progress, file=sys.stderr)
@@ -180,37 +219,17 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m edge_models.world_model.train",
         description="Train the action-conditioned world model on frozen-encoder embeddings of simulator rollouts.",
     )
-    p.add_argument(
-        "--rollouts", required=True, help="rollout folder from 'python -m simulator.world.collect'"
-    )
-    p.add_argument("--encoder", required=True, help="frozen encoder checkpoint (.safetensors)")
-    p.add_argument("--out", required=True, help="output folder (world_model.safetensors, summary.json)")
-    d = TrainConfig()
-    p.add_argument("--steps", type=int, default=d.steps, help=f"optimiser steps (default {d.steps})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help=f"windows per step ({d.batch_size})")
-    p.add_argument("--lr", type=float, default=d.lr, help=f"AdamW peak learning rate ({d.lr})")
-    p.add_argument("--rollout-steps", type=int, default=d.rollout_steps, help=f"R >= 2 ({d.rollout_steps})")
+    add_train_arguments(p, TrainConfig.batch_size)
     p.add_argument("--context", type=int, default=WorldModelConfig.context, help="context embeddings C (2)")
     p.add_argument("--hidden", type=int, default=WorldModelConfig.hidden, help="MLP width (128)")
     p.add_argument("--depth", type=int, default=WorldModelConfig.depth, help="residual blocks (2)")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed (0)")
-    p.add_argument("--threads", type=int, default=d.threads, help="torch CPU threads (1: reproducible)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        cfg = TrainConfig(
-            steps=args.steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            rollout_steps=args.rollout_steps,
-            seed=args.seed,
-            threads=args.threads,
-        )
+        cfg = train_config_from(args)
         result = train(
             args.rollouts,
             args.encoder,

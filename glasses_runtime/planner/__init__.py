@@ -8,7 +8,9 @@
     planner.set_goal(goal_from_object(mem, "keys", model_id, wm.embed_dim))
     guidance = planner.step(z_now, pose_now)                      # Guidance(action, energy, subgoal, confidence)
 
-See docs/planner.md. Nothing here imports training code.
+Planning from the camera alone (token grids, no pose): ``LatentNavigator`` with a token world model
+(``load_token_world_model_file``) and ``goal_from_views``. See docs/planner.md. Nothing here imports
+training code.
 """
 
 from glasses_runtime.planner.config import CEMConfig, EnergyConfig, MPCConfig, MPPIConfig
@@ -38,7 +40,14 @@ from glasses_runtime.planner.goals import (
 from glasses_runtime.planner.hierarchical import HierarchicalConfig, HierarchicalPlanner
 from glasses_runtime.planner.kinematics import KinematicsConfig
 from glasses_runtime.planner.mpc import Guidance, MPCPlanner
+from glasses_runtime.planner.navigator import (
+    LatentNavigator,
+    NavigatorConfig,
+    TokenKeyframes,
+    goal_from_views,
+)
 from glasses_runtime.planner.place_graph import PlaceGraph, PlaceGraphConfig
+from glasses_runtime.planner.token_dynamics import TokenWorldModelFn, load_token_world_model_file
 
 __all__ = [
     "CEMConfig",
@@ -51,6 +60,8 @@ __all__ = [
     "HierarchicalConfig",
     "HierarchicalPlanner",
     "KinematicsConfig",
+    "LatentNavigator",
+    "NavigatorConfig",
     "MPCConfig",
     "MPCPlanner",
     "MPPIConfig",
@@ -60,6 +71,8 @@ __all__ = [
     "PlannerConfigError",
     "PlannerError",
     "PteWorldModel",
+    "TokenKeyframes",
+    "TokenWorldModelFn",
     "UnknownGoalError",
     "WorldModelFn",
     "WorldModelMismatchError",
@@ -68,5 +81,7 @@ __all__ = [
     "goal_from_image",
     "goal_from_keyframe",
     "goal_from_object",
+    "goal_from_views",
+    "load_token_world_model_file",
     "load_world_model_file",
 ]

@@ -135,7 +135,13 @@ class WaypointExplorer:
         return [Action.TURN_LEFT if self.rng.random() < 0.5 else Action.TURN_RIGHT]
 
 
-POLICIES = {"random": RandomWalk, "waypoint": WaypointExplorer}
+def balanced_walk(env: ApartmentEnv, seed: int) -> RandomWalk:
+    """A random walk that backs up as often as a world model needs to learn it (25 % of the runs of
+    moves; the default walk backs up in about 1 % of its steps): data for the token world model."""
+    return RandomWalk(env, seed, forward_prob=0.45, back_prob=0.25)
+
+
+POLICIES = {"random": RandomWalk, "waypoint": WaypointExplorer, "balanced": balanced_walk}
 
 
 def make_policy(name: str, env: ApartmentEnv, seed: int) -> Policy:
