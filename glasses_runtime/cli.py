@@ -46,6 +46,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from glasses_runtime.audio import AudioFileError
     from glasses_runtime.engines.pte import ModelFileError
     from glasses_runtime.memory import MemoryStoreError
+    from glasses_runtime.planner.errors import PlannerError
     from glasses_runtime.runtime import RuntimeError_
     from glasses_runtime.sources import SourceError
     from glasses_runtime.writer import MemoryWriteError
@@ -57,6 +58,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         MemoryWriteError,
         RuntimeError_,
         AudioFileError,
+        PlannerError,
         ValueError,
     )
 
@@ -103,6 +105,14 @@ def run(
             help="Live metrics table on stderr (default: on a terminal, without --json).",
         ),
     ] = None,
+    surprise_model: Annotated[
+        Path | None,
+        typer.Option(
+            "--surprise-model",
+            help="Token world model (.pte beside its .safetensors): surprise = its prediction error "
+            "(docs/runtime.md). Costs a batched call per frame.",
+        ),
+    ] = None,
 ) -> None:
     """Run the streaming loop: frames -> encoder -> salience -> keyframes/events in memory.
 
@@ -133,6 +143,7 @@ def run(
             folder_fps=folder_fps,
             metrics_jsonl=metrics_jsonl,
             live_table=(sys.stderr.isatty() and not json_out) if table is None else table,
+            surprise_model=surprise_model,
         )
         summary = run_loop(cfg, stop=stop)
         if json_out:

@@ -41,6 +41,8 @@ class RunConfig:
     audio_file: a 16 kHz mono WAV to run through the VAD alongside (paced in real time in live mode).
     metrics_jsonl: append a metrics snapshot every ``metrics_every_s`` as JSON lines.
     live_table: refresh a rich metrics table on stderr.
+    surprise_model: a token world model (.pte or .safetensors): salience's surprise becomes its
+    prediction error (RuntimeOptions.token_world_model).
     """
 
     source: str
@@ -56,6 +58,7 @@ class RunConfig:
     metrics_every_s: float = 1.0
     live_table: bool = False
     store_thumbnails: bool = True
+    surprise_model: str | Path | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -120,6 +123,7 @@ def run(
                 memory_path=cfg.memory,
                 source_name=src.name,
                 store_thumbnails=cfg.store_thumbnails,
+                token_world_model=cfg.surprise_model,
             )
         )
         audio = _open_audio(cfg, say)

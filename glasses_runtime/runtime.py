@@ -21,6 +21,7 @@ encode -> salience (``glasses_runtime.salience``) -> keyframes/events to the mem
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import threading
 import time
@@ -35,6 +36,7 @@ from glasses_runtime.memory import EpisodicMemory, EventIn, KeyframeIn, MemoryCo
 from glasses_runtime.metrics import Metrics
 from glasses_runtime.salience import Salience, SalienceConfig, WorldModel
 from glasses_runtime.sources.base import Frame, valid_rgb
+from glasses_runtime.tokens import reduce_tokens
 from glasses_runtime.writer import MemoryWriter, WriterConfig
 
 
@@ -96,7 +98,12 @@ class RuntimeOptions:
     result_callback: required in LIVE_STREAM, not allowed otherwise.
     threads: CPU threads for inference. memory_path: episodic memory to record into (None: record nothing).
     source_name: stored with the session and keyframes. store_thumbnails: keyframes keep a JPEG thumbnail.
+    keyframe_tokens: keyframes keep the reduced token grid (``tokens.reduce_tokens``, [4, 8, 192] and
+    6,208 bytes for the default encoder) when the encoder has a tokens output.
     world_model: predicts the next embedding for surprise (None: persistence, see salience.py).
+    token_world_model: surprise from the token world model instead (docs/runtime.md, "Surprise from the world
+    model"): a ``.pte`` / ``.safetensors`` path (``load_token_world_model_file``), a loaded model, or a
+    ``surprise.TokenSurprise``; the encoder must output tokens. ``Frame.action`` is its action when known.
     """
 
     model_path: str | Path | None = None
@@ -106,11 +113,13 @@ class RuntimeOptions:
     encoder: Encoder | None = None
     salience: SalienceConfig = field(default_factory=SalienceConfig)
     world_model: WorldModel | None = None
+    token_world_model: str | Path | object | None = None
     memory_path: str | Path | None = None
     memory_config: MemoryConfig | None = None
     writer: WriterConfig = field(default_factory=WriterConfig)
     source_name: str = "camera"
     store_thumbnails: bool = True
+    keyframe_tokens: bool = True
     metrics_window: int = 10_000
 
     def __post_init__(self) -> None:
@@ -134,7 +143,13 @@ class Runtime:
         self.options = options
         self.mode = options.running_mode
         self.encoder: Encoder = options.encoder or load_encoder(options.model_path, threads=options.threads)
-        self.salience = Salience(options.salience, options.world_model)
+        token_surprise = None
+        if options.token_world_model is not None:
+            from glasses_runtime.surprise import token_surprise_from
+
+            token_surprise = token_surprise_from(options.token_world_model, threads=options.threads)
+            token_surprise.check_encoder(self.encoder)
+        self.salience = Salience(options.salience, options.world_model, token_surprise)
         self.metrics = Metrics(options.metrics_window)
         self.memory: EpisodicMemory | None = None
         self.writer: MemoryWriter | None = None
@@ -277,7 +292,7 @@ class Runtime:
         f = self._as_frame(frame, t_ns)
         self._last_t_ns = t_ns
         self.metrics.frame_in()
-        return f if f.t_ns == t_ns else Frame(t_ns, f.image, f.pose, f.index)
+        return f if f.t_ns == t_ns else dataclasses.replace(f, t_ns=t_ns)
 
     def _run(self, frame: Frame, t_enter_ns: int, salience: bool) -> FrameResult:
         t0 = time.perf_counter_ns()
@@ -288,11 +303,12 @@ class Runtime:
         else:
             z, tokens = self.encoder.encode(x), None
         t2 = time.perf_counter_ns()
-        s = self.salience.update(z, tokens=tokens, t_ns=frame.t_ns) if salience else None
+        s = self.salience.update(z, frame.action, tokens=tokens, t_ns=frame.t_ns) if salience else None
         t_ns = frame.t_ns
         if s is not None and self.writer is not None:
             if s.keyframe:
                 image = frame.image if self.options.store_thumbnails else None
+                grid = reduce_tokens(tokens) if tokens is not None and self.options.keyframe_tokens else None
                 self.writer.submit_keyframe(
                     KeyframeIn(
                         t_ns,
@@ -301,6 +317,7 @@ class Runtime:
                         image=image,
                         pose=frame.pose,
                         source=self.options.source_name,
+                        tokens=grid,
                     )
                 )
             if s.boundary:

@@ -11,11 +11,15 @@
   reaches ``view_threshold`` becomes a keyframe: memory then has a keyframe per place, not per scene.
 * maximum interval: while the view keeps changing (frame-to-frame change, tokens or pooled, at least
   ``motion_threshold``), a keyframe at least every ``max_interval_s``; a still view stores nothing.
-* surprise = cosine distance between z_t and what was predicted for it. With a world model loaded
-  (``WorldModel.predict(z_prev, action)``) that is its prediction error; without one the prediction is
-  "nothing changed" (z_{t-1}), so surprise is the frame-to-frame change. An event boundary is a
-  surprise above the running mean + ``k`` x std (exponential moving statistics over the non-boundary
-  frames, after ``warmup`` frames) that also reaches ``min_surprise``. Every boundary is a keyframe.
+* surprise = how far z_t is from what was predicted for it. With the token world model
+  (``token_surprise``, ``glasses_runtime.surprise.TokenSurprise``) and the frame's tokens: its one-step
+  prediction error on the token grid for the action taken (the smallest over all actions when the
+  action is unknown), in 1 - mean cosine over grid cells. Else with a pooled world model
+  (``WorldModel.predict(z_prev, action)``) the cosine distance to its prediction; without one the
+  prediction is "nothing changed" (z_{t-1}), so surprise is the frame-to-frame change. An event boundary
+  is a surprise above the running mean + ``k`` x std (exponential moving statistics over the
+  non-boundary frames of the same source, after ``warmup`` frames) that also reaches ``min_surprise``
+  (``min_token_surprise`` on the token path). Every boundary is a keyframe.
 
 Thresholds are in the encoder's cosine-distance units; the defaults are measured with the shipped default
 encoder (vit_tiny int8 .pte) on tests/assets/bikes.mp4: boundaries at exactly its five shot cuts (30, 76,
@@ -23,6 +27,7 @@ encoder (vit_tiny int8 .pte) on tests/assets/bikes.mp4: boundaries at exactly it
 whip pan, which ``min_surprise`` 0.3 keeps out) and nowhere else; 11 keyframes in the 10 s clip (first,
 5 boundaries, 3 novelty during the pan, 2 view changes). The old vit_pico needs its own (novelty 0.2,
 min_surprise 0.05; its pooled embedding barely moves within a shot). Recheck them for another encoder.
+The token path fires at the same five cuts with ``min_token_surprise`` 0.35 (docs/runtime.md).
 """
 
 from __future__ import annotations
@@ -33,11 +38,23 @@ from typing import Protocol
 
 import numpy as np
 
+# Floor of a token-world-model boundary, measured with the shipped token world model + default encoder on
+# bikes.mp4: 0.475-0.926 at the five cuts, at most 0.205 elsewhere (whip pan); midway. docs/runtime.md.
+TOKEN_MIN_SURPRISE = 0.35
+
 
 class WorldModel(Protocol):
-    """Predicts the next embedding. z_prev: float32 [D]; action: float32 [A] or None -> float32 [D]."""
+    """Predicts the next embedding. z_prev: float32 [D]; action: the frame's action (float32 [A], an int
+    index from ``Frame.action``) or None -> float32 [D]."""
 
-    def predict(self, z_prev: np.ndarray, action: np.ndarray | None) -> np.ndarray: ...
+    def predict(self, z_prev: np.ndarray, action: np.ndarray | int | None) -> np.ndarray: ...
+
+
+class TokenSurpriseSource(Protocol):
+    """Surprise on the token grid (``glasses_runtime.surprise.TokenSurprise``): tokens float32 [h, w, D],
+    action int index or None -> prediction error in [0, 2], or None while it has too little context."""
+
+    def update(self, tokens: np.ndarray, action: np.ndarray | int | None = None) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -45,7 +62,8 @@ class SalienceConfig:
     """novelty_threshold: cosine distance to the last keyframe that makes a new keyframe (0..2).
     k: a boundary needs surprise > mean + k * std. alpha: weight of the newest frame in the moving statistics.
     warmup: frames seen before boundaries may fire. min_surprise: a boundary also needs at least this surprise
-    (a still camera has a near-zero std, where any flicker would otherwise be k sigmas).
+    (a still camera has a near-zero std, where any flicker would otherwise be k sigmas). min_token_surprise: the
+    same floor for surprise from the token world model (its units: 1 - mean cosine over grid cells).
     view_threshold: cosine distance (mean over token positions) to the last keyframe's tokens that makes a new
     keyframe; None turns the view rule off. motion_threshold: the frame-to-frame change (tokens when given, else
     pooled) above which the view counts as changing. max_interval_s: the longest gap between keyframes while the
@@ -57,6 +75,7 @@ class SalienceConfig:
     alpha: float = 0.05
     warmup: int = 10
     min_surprise: float = 0.3
+    min_token_surprise: float = TOKEN_MIN_SURPRISE
     view_threshold: float | None = 0.5
     motion_threshold: float = 0.02
     max_interval_s: float | None = 2.0
@@ -74,6 +93,10 @@ class SalienceConfig:
             raise ValueError(f"warmup must be >= 1, got {self.warmup}")
         if not 0.0 <= self.min_surprise <= 2.0:
             raise ValueError(f"min_surprise is a cosine distance in [0, 2], got {self.min_surprise}")
+        if not 0.0 <= self.min_token_surprise <= 2.0:
+            raise ValueError(
+                f"min_token_surprise is a grid distance in [0, 2], got {self.min_token_surprise}"
+            )
         if self.view_threshold is not None and not 0.0 < self.view_threshold <= 2.0:
             raise ValueError(
                 f"view_threshold is a cosine distance in (0, 2] or None, got {self.view_threshold}"
@@ -86,8 +109,9 @@ class SalienceConfig:
 
 @dataclass(frozen=True)
 class Salient:
-    """novelty, surprise: cosine distances (surprise None on the first frame). threshold: the boundary threshold
-    in force for this frame (None during warm-up). surprise_source: "world_model" | "persistence" | None.
+    """novelty, surprise: cosine distances (surprise None until there is a prediction). threshold: the boundary threshold
+    in force for this frame (None during warm-up). surprise_source: "token_world_model" | "world_model" |
+    "persistence" | None.
     view_change: token-grid distance to the last keyframe (None without tokens). reason: why this frame is a
     keyframe ("first", "boundary", "novelty", "view", "interval") or None."""
 
@@ -120,9 +144,15 @@ def grid_distance(a: np.ndarray, b: np.ndarray) -> float:
 class Salience:
     """Per-stream salience state (one per runtime; not thread-safe, the runtime calls it from one thread)."""
 
-    def __init__(self, config: SalienceConfig | None = None, world_model: WorldModel | None = None) -> None:
+    def __init__(
+        self,
+        config: SalienceConfig | None = None,
+        world_model: WorldModel | None = None,
+        token_surprise: TokenSurpriseSource | None = None,
+    ) -> None:
         self.cfg = config or SalienceConfig()
         self.world_model = world_model
+        self.token_surprise = token_surprise
         self.last_keyframe: np.ndarray | None = None
         self.last_keyframe_tokens: np.ndarray | None = None
         self.last_keyframe_t_ns: int | None = None
@@ -132,21 +162,24 @@ class Salience:
         self.mean = 0.0
         self.var = 0.0
         self.seen = 0  # surprise values folded into the statistics
+        self.stats_source: str | None = None  # whose surprise the statistics hold (scales differ)
 
     def update(
         self,
         z: np.ndarray,
-        action: np.ndarray | None = None,
+        action: np.ndarray | int | None = None,
         tokens: np.ndarray | None = None,
         t_ns: int | None = None,
     ) -> Salient:
-        """z: float32 [D] unit norm; tokens: optional [h, w, D] grid; t_ns: the frame time (the interval rule
-        needs it)."""
+        """z: float32 [D] unit norm; action: what led to this frame (int index, ``Frame.action``, or float32
+        [A]) or None; tokens: optional [h, w, D] grid; t_ns: the frame time (the interval rule needs it)."""
         z = np.asarray(z, dtype=np.float32)
         tok = unit_tokens(tokens) if tokens is not None else None
         novelty = 2.0 if self.last_keyframe is None else cosine_distance(z, self.last_keyframe)
         surprise, source = None, None
-        if self.prev is not None:
+        if self.token_surprise is not None and tokens is not None:
+            surprise, source = self.token_surprise.update(tokens, action), "token_world_model"
+        elif self.prev is not None:
             if self.world_model is not None:
                 surprise, source = (
                     cosine_distance(z, self.world_model.predict(self.prev, action)),
@@ -154,12 +187,12 @@ class Salience:
                 )
             else:
                 surprise, source = cosine_distance(z, self.prev), "persistence"
+        if surprise is not None and source != self.stats_source:
+            self.mean, self.var, self.seen, self.stats_source = 0.0, 0.0, 0, source
+        floor = self.cfg.min_token_surprise if source == "token_world_model" else self.cfg.min_surprise
         threshold = self.mean + self.cfg.k * math.sqrt(self.var) if self.seen >= self.cfg.warmup else None
         boundary = (
-            surprise is not None
-            and threshold is not None
-            and surprise > threshold
-            and surprise >= self.cfg.min_surprise
+            surprise is not None and threshold is not None and surprise > threshold and surprise >= floor
         )
         if surprise is not None and not boundary:
             self._fold(surprise)

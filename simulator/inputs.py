@@ -45,6 +45,7 @@ class SteerableWorld:
         self._policy = make_policy(policy, self.env, seed=seed) if policy else None
         self._pending: Action | None = None
         self._first = True
+        self._action: int | None = None  # the action that led to the current frame
         self._last_t = 0
         self.steps = 0
         self.collisions = 0
@@ -67,11 +68,14 @@ class SteerableWorld:
         else:
             action: Any = self._pending
             self._pending = None
+            self._action = None
             if action is None and self._policy is not None:
                 action = self._policy.act()
             if action is not None:
                 self._image, _, terminated, truncated, info = self.env.step(action)
                 self._pose = info["pose"]
+                # the action that led to this frame (discrete: its index), for the world model's surprise
+                self._action = int(action) if isinstance(action, (int, np.integer)) else None
                 self.steps += 1
                 self.collisions += int(bool(info["collided"]))
                 if self._policy is not None:
@@ -82,7 +86,13 @@ class SteerableWorld:
         self._last_t = t
         self.stats.frames_read += 1
         self.stats.last_good_index += 1
-        return Frame(t, self._image, tuple(float(v) for v in self._pose), self.stats.last_good_index)
+        return Frame(
+            t,
+            self._image,
+            tuple(float(v) for v in self._pose),
+            self.stats.last_good_index,
+            action=self._action,
+        )
 
     def close(self) -> None:
         if not self._closed:  # idempotent: the session and the CLI's error path may both close

@@ -33,12 +33,15 @@ class Frame:
     image: RGB uint8 [H, W, 3].
     pose: (x, y, z, yaw) when the source knows it (simulator, VIO), else None.
     index: position in the source (frame number in a file), -1 when the source has none.
+    action: the wearer's action that led to this frame when the source knows it (simulator, odometry),
+    an index into the world models' discrete actions (0 turn_left, 1 turn_right, 2 forward, 3 back), else None.
     """
 
     t_ns: int
     image: np.ndarray
     pose: Pose | None = None
     index: int = -1
+    action: int | None = None
 
 
 @dataclass

@@ -112,3 +112,16 @@ def test_sigterm_flushes_prints_the_summary_and_exits_0(pico_pte, bikes_mp4, tmp
     ).fetchone()
     con.close()
     assert n == summary["keyframes"] and ended is not None  # committed and the session closed
+
+
+def test_run_surprise_model_errors_are_one_line(pico_pte, bikes_frames, tmp_path):
+    # a missing file, and a model that cannot read this encoder's output (the pico .pte has no tokens)
+    shipped = "edge_models/weights/token_world_model_twm_c2_d32_h32x3_g4x8_s64_t3_fp32_xnnpack.pte"
+    for model, want in ((tmp_path / "none.pte", "does not exist"), (shipped, "token")):
+        res = runner.invoke(
+            app,
+            ["run", "-s", str(bikes_frames), "-m", str(pico_pte), "--max-frames", "3", "--surprise-model", str(model)],
+        )
+        assert res.exit_code == 1, res.output
+        last = res.output.strip().splitlines()[-1]
+        assert last.startswith("error: ") and want in last and "Traceback" not in res.output
