@@ -38,11 +38,15 @@ TWM_PTE = f"{WEIGHTS}/token_world_model_twm_c2_d32_h32x3_g4x8_s64_t3_fp32_xnnpac
 ENCODER_PTE = f"{WEIGHTS}/encoder_vit_tiny_int8_xnnpack.pte"
 
 
+CFG = TrainConfig(steps=200, batch_size=64, lr=3e-3, warmup=10, val_fraction=0.0, seed=3, log_every=20)
+MODEL = {"hidden": 16, "depth": 2, "state_dim": 16}
+
+
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    rollouts = tmp_path_factory.mktemp("rollouts")
+def rollouts(tmp_path_factory):
+    out = tmp_path_factory.mktemp("rollouts")
     collect(
-        rollouts,
+        out,
         WorldConfig(rows=2, cols=2, size=96),
         episodes=6,
         steps=60,
@@ -50,9 +54,12 @@ def trained(tmp_path_factory):
         policy="balanced",
         progress=False,
     )
-    out = tmp_path_factory.mktemp("twm")
-    cfg = TrainConfig(steps=200, batch_size=64, lr=3e-3, warmup=10, val_fraction=0.0, seed=3, log_every=20)
-    return train(rollouts, ENCODER, out, cfg, {"hidden": 16, "depth": 2, "state_dim": 16}, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(rollouts, tmp_path_factory):
+    return train(rollouts, ENCODER, tmp_path_factory.mktemp("twm"), CFG, MODEL, progress=False)
 
 
 def test_loss_falls_and_the_model_tells_actions_apart(trained):
@@ -71,6 +78,18 @@ def test_loss_falls_and_the_model_tells_actions_apart(trained):
     assert not any(p.requires_grad for p in model.proj.parameters())
     with pytest.raises(CheckpointError, match="not a token world model"):
         load_token_world_model(ENCODER)
+
+
+def test_training_is_deterministic(trained, rollouts, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file
+
+    ckpt, _ = trained
+    shutil.copy(ckpt.parent / "tokens.npz", tmp_path / "tokens.npz")  # same frames, no re-encoding
+    again, _ = train(rollouts, ENCODER, tmp_path, CFG, MODEL, progress=False)
+    a, b = load_file(str(ckpt)), load_file(str(again))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_reduce_tokens_matches_the_training_pooling():
