@@ -83,6 +83,7 @@ models-token-world-model: setup
 		--encoder $(WEIGHTS)/vit_tiny.safetensors --out runs/token_world_model --steps 4000 --threads 2 --no-progress
 	cp runs/token_world_model/token_world_model.safetensors $(WEIGHTS)/token_world_model.safetensors
 	$(VENV)/bin/glasses-export lower $(WEIGHTS)/token_world_model.safetensors --out $(WEIGHTS)
+	$(VENV)/bin/glasses-export lower $(WEIGHTS)/token_world_model.safetensors --samples 4 --horizon 1 --out $(WEIGHTS)
 
 models-pico: setup
 	$(PY) -m edge_models.train --preset vit_pico --data tests/assets/bikes_frames --steps 300 \

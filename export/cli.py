@@ -137,11 +137,26 @@ def lower_cmd(
             "(--no-tokens writes the older single-output form)."
         ),
     ] = True,
+    samples: Annotated[
+        int | None,
+        typer.Option(help="Token world model: candidate sequences per call (default: the checkpoint's, 64)."),
+    ] = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option(help="Token world model: steps per sequence (default: the checkpoint's, 3)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Quantize (optional) and lower a checkpoint to an ExecuTorch .pte plus MODEL.manifest.json
     (and MODEL.bpte with --bundle N)."""
     from export.pipeline import export_model
+
+    candidates = None
+    if samples is not None or horizon is not None:
+        from edge_models.world_model.token_model import TokenWorldModelConfig
+
+        d = TokenWorldModelConfig()
+        candidates = (samples or d.export_samples, horizon or d.export_horizon)
 
     def run():
         return export_model(
@@ -158,6 +173,7 @@ def lower_cmd(
             model=model,
             mask=mask,
             tokens=tokens,
+            candidates=candidates,
         )
 
     res = _run(run)

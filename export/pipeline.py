@@ -66,10 +66,12 @@ def export_model(
     mask: str | None = None,
     bundle: int = 0,
     tokens: bool = True,
+    candidates: tuple[int, int] | None = None,
 ) -> ExportResult:
     """``npu_target``: the Ethos-U configuration for ``backend="ethos-u"`` (default ethos-u55-128).
 
     ``tokens``: an encoder also outputs its token grid (``tokens`` [1, h, w, D]) beside ``embedding``.
+    ``candidates``: (S, H) of a token world model's program (default: the checkpoint's).
 
     ``bundle``: also write MODEL.bpte, an ExecuTorch Bundled Program with up to ``bundle`` reference
     cases (real inputs from ``calib_dir`` past the calibration frames, else the example inputs) and
@@ -83,7 +85,9 @@ def export_model(
         raise ExportError("ethos-u runs int8 only: add --quantize int8")
     if bundle < 0:
         raise ExportError(f"--bundle {bundle}: the number of bundled cases cannot be negative")
-    spec = spec_from_checkpoint(checkpoint, img_size=img_size, model=model, mask=mask, tokens=tokens)
+    spec = spec_from_checkpoint(
+        checkpoint, img_size=img_size, model=model, mask=mask, tokens=tokens, candidates=candidates
+    )
     module = spec.module
     calib: list = []
     quant_info: dict = {"scheme": "none"}

@@ -258,8 +258,13 @@ def world_model_spec(ckpt: str | Path, img_size: int | None = None) -> ExportSpe
     )
 
 
-def token_world_model_spec(ckpt: str | Path, img_size: int | None = None) -> ExportSpec:
+def token_world_model_spec(
+    ckpt: str | Path, img_size: int | None = None, candidates: tuple[int, int] | None = None
+) -> ExportSpec:
     """The token world model as one planner iteration (``TokenPlannerStep``), unrolled.
+
+    ``candidates``: (S, H) of the program instead of the checkpoint's export_samples / export_horizon,
+    e.g. (4, 1): the four one-step actions, all salience's surprise needs.
 
     inputs: context [1, C, h, w, Dt] (reduced encoder tokens, oldest first), actions [S, H, A] (one-hot),
     goal [1, h, w, Dt] -> distance [S, H] (grid distance to the goal after each step), predicted
@@ -271,7 +276,9 @@ def token_world_model_spec(ckpt: str | Path, img_size: int | None = None) -> Exp
         raise ExportError("--img-size does not apply to a world model (it takes tokens); drop it")
     model, meta = load_token_world_model(ckpt)
     c = model.config
-    s, h = c.export_samples, c.export_horizon
+    s, h = candidates or (c.export_samples, c.export_horizon)
+    if s < 1 or h < 1:
+        raise ExportError(f"--samples and --horizon must be >= 1, got {s} and {h}")
     gh, gw = c.grid
     gen = torch.Generator().manual_seed(0)
     # example tokens near the training distribution: the projection's mean plus noise
@@ -284,7 +291,7 @@ def token_world_model_spec(ckpt: str | Path, img_size: int | None = None) -> Exp
     return ExportSpec(
         kind="token_world_model",
         preset=f"twm_c{c.context}_d{c.state_dim}_h{c.hidden}x{c.depth}_g{gh}x{gw}_s{s}_t{h}",
-        module=TokenPlannerStep(model).eval(),
+        module=TokenPlannerStep(model, samples=s).eval(),
         example_inputs=(context, actions, goal),
         input_names=["context", "actions", "goal"],
         output_names=["distance", "predicted"],
@@ -321,8 +328,11 @@ def spec_from_checkpoint(
     model: str | None = None,
     mask: str | None = None,
     tokens: bool = True,
+    candidates: tuple[int, int] | None = None,
 ) -> ExportSpec:
     """Build the export spec for the model the checkpoint holds (clear error otherwise).
+
+    candidates: (S, H) for a token world model's program (default: its checkpoint's).
 
     model: None exports what the checkpoint's kind ships (a training checkpoint: its EMA target
     encoder); ``predictor`` the JEPA predictor of a training checkpoint, with ``mask`` baked in.
@@ -345,7 +355,11 @@ def spec_from_checkpoint(
         raise ExportError(str(e)) from None
     if kind not in SPEC_BUILDERS:
         raise ExportError(f"checkpoint {ckpt} holds a '{kind}' model, which has no export path yet")
+    if candidates is not None and kind != "token_world_model":
+        raise ExportError("--samples/--horizon apply to a token world model only; drop them")
     try:
+        if kind == "token_world_model":
+            return token_world_model_spec(ckpt, img_size=img_size, candidates=candidates)
         if SPEC_BUILDERS[kind] is encoder_spec:
             return encoder_spec(ckpt, img_size=img_size, tokens=tokens)
         return SPEC_BUILDERS[kind](ckpt, img_size=img_size)
@@ -370,6 +384,9 @@ def spec_from_manifest(manifest, ckpt: str | Path) -> ExportSpec:
                 "(the mask sampler changed); re-export the predictor"
             )
         return spec
+    if manifest.kind == "token_world_model":  # its program's S and H, as exported
+        norm = manifest.normalization or {}
+        return spec_from_checkpoint(ckpt, candidates=(int(norm["samples"]), int(norm["horizon"])))
     if manifest.kind == "encoder":  # a single-output file (older exports) is rebuilt as one
         tokens = "tokens" in [t.name for t in manifest.outputs]
         return spec_from_checkpoint(ckpt, img_size=manifest.inputs[0].shape[-1], tokens=tokens)

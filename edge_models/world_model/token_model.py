@@ -206,10 +206,13 @@ class TokenWorldModel(nn.Module):
         flat = actions.reshape(b, n_steps * a)
         preds = []
         for i in range(n_steps):
-            s = self.step(ctx, flat[:, i * a : (i + 1) * a])
+            # a slice over the whole tensor (H = 1) would be an alias XNNPACK does not take
+            act = flat if n_steps == 1 else flat[:, i * a : (i + 1) * a]
+            s = self.step(ctx, act)
             preds.append(s.reshape(b, 1, d, gh, gw))
-            ctx = torch.cat([ctx[:, d:], s], dim=1) if c > 1 else s
-        return torch.cat(preds, dim=1)
+            if i + 1 < n_steps:  # no dead update after the last step (it would stay outside the delegate)
+                ctx = torch.cat([ctx[:, d:], s], dim=1) if c > 1 else s
+        return preds[0] if n_steps == 1 else torch.cat(preds, dim=1)
 
 
 def grid_distance(pred: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:

@@ -125,7 +125,12 @@ def main(
     steps: Annotated[int, typer.Option(help="Actions per episode (frames = steps + 1).")] = 200,
     seed: Annotated[int, typer.Option(help="Base seed; episode i uses numpy SeedSequence((seed, i)).")] = 0,
     size: Annotated[int, typer.Option(help="Square frame size in pixels.")] = 96,
-    policy: Annotated[str, typer.Option(help="Exploration policy: random | waypoint | balanced (backs up often: world-model data).")] = "random",
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="Exploration policy: random | waypoint | balanced (backs up often: world-model data)."
+        ),
+    ] = "random",
     mode: Annotated[str, typer.Option(help="Action mode: discrete | continuous.")] = "discrete",
     rows: Annotated[int, typer.Option(help="Rooms along z.")] = 2,
     cols: Annotated[int, typer.Option(help="Rooms along x.")] = 2,

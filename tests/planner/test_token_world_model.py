@@ -130,6 +130,13 @@ def test_export_is_fully_delegated_and_matches_eager(trained, tmp_path):
     d_p, p_p = pte.rollout(ctx, acts, goal)
     assert torch.allclose(d_e, d_p, atol=1e-4) and torch.allclose(p_e, p_p, atol=1e-4)
     assert np.allclose(eager.state(goal), pte.state(goal), atol=1e-5)  # the projection read beside the .pte
+    # the one-step program salience's surprise uses: the 4 actions, one step, the same numbers
+    small = export_model(ckpt, backend="xnnpack", out_dir=tmp_path / "small", candidates=(4, 1))
+    assert small.manifest_data.delegation["fully_delegated"]
+    one = load_token_world_model_file(small.pte)
+    assert (one.samples, one.horizon) == (4, 1)
+    acts1 = torch.eye(4)[:, None, :]
+    assert torch.allclose(one.distances(ctx, acts1, goal), eager.distances(ctx, acts1, goal), atol=1e-4)
 
 
 class CorridorModel(TokenWorldModelFn):

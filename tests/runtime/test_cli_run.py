@@ -120,7 +120,17 @@ def test_run_surprise_model_errors_are_one_line(pico_pte, bikes_frames, tmp_path
     for model, want in ((tmp_path / "none.pte", "does not exist"), (shipped, "token")):
         res = runner.invoke(
             app,
-            ["run", "-s", str(bikes_frames), "-m", str(pico_pte), "--max-frames", "3", "--surprise-model", str(model)],
+            [
+                "run",
+                "-s",
+                str(bikes_frames),
+                "-m",
+                str(pico_pte),
+                "--max-frames",
+                "3",
+                "--surprise-model",
+                str(model),
+            ],
         )
         assert res.exit_code == 1, res.output
         last = res.output.strip().splitlines()[-1]
