@@ -16,7 +16,6 @@ import numpy as np
 
 from glasses_runtime.engines.encoder import Encoder
 from glasses_runtime.memory import EpisodicMemory
-from glasses_runtime.memory.codec import normalise, unpack_embedding
 from simulator.hud import GuidanceLike
 
 
@@ -62,14 +61,5 @@ class LockedEncoder:
 
 
 def enrolled_objects(mem: EpisodicMemory, model_id: str) -> dict[str, np.ndarray]:
-    """Enrolled objects of this model: name -> prototypes float32 [N, D] (unit norm)."""
-    with mem.lock:
-        rows = mem.db.execute(
-            "SELECT o.name, p.emb FROM objects o JOIN object_prototypes p ON p.object_id = o.id "
-            "JOIN models m ON m.id = o.model_ref WHERE m.model_hash = ? ORDER BY p.id",
-            (model_id,),
-        ).fetchall()
-    out: dict[str, list[np.ndarray]] = {}
-    for name, blob in rows:
-        out.setdefault(name, []).append(unpack_embedding(blob))
-    return {k: normalise(np.stack(v).astype(np.float32)) for k, v in out.items()}
+    """Enrolled objects of this model: name -> prototypes float32 [N, D] (unit norm); the memory's own API."""
+    return mem.object_prototypes(model_id)

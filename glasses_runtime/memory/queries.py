@@ -25,6 +25,7 @@ from glasses_runtime.memory.codec import (
     KeyframeTable,
     Moment,
     normalise,
+    unpack_embedding,
     unpack_many,
     unpack_tokens_many,
 )
@@ -350,6 +351,20 @@ def _read_tokens(
     cur.close()
     assert out is not None  # called only when some keyframe has tokens
     return out
+
+
+def object_prototypes(mem: EpisodicMemory, model_id: str) -> dict[str, np.ndarray]:
+    """Enrolled objects of encoder ``model_id``: name -> prototypes float32 [N, D] (unit norm), in enrollment
+    order; {} when none (or the model is unknown to this memory)."""
+    rows = mem.db.execute(
+        "SELECT o.name, p.emb FROM objects o JOIN object_prototypes p ON p.object_id = o.id "
+        "JOIN models m ON m.id = o.model_ref WHERE m.model_hash = ? ORDER BY p.id",
+        (model_id,),
+    ).fetchall()
+    out: dict[str, list[np.ndarray]] = {}
+    for name, blob in rows:
+        out.setdefault(name, []).append(unpack_embedding(blob))
+    return {k: normalise(np.stack(v).astype(np.float32)) for k, v in out.items()}
 
 
 def keyframe_tokens(mem: EpisodicMemory, keyframe_id: int) -> np.ndarray | None:

@@ -464,6 +464,7 @@ class EpisodicMemory:
 
     keyframe_table = guarded(queries.keyframe_table)
     keyframe_tokens = guarded(queries.keyframe_tokens)
+    object_prototypes = guarded(queries.object_prototypes)
     search = guarded(queries.search)
     last_seen = guarded(queries.last_seen)
     where = guarded(queries.where)

@@ -77,6 +77,11 @@ def test_enroll_where_and_place(db):
         assert seen[0].t_ns >= seen[1].t_ns >= seen[2].t_ns
         with pytest.raises(NotFoundError, match="enroll it first"):
             mem.where("wallet")
+        protos = mem.object_prototypes(MODEL)  # the memory's own reader (no SQL outside the package)
+        assert list(protos) == ["keys"] and protos["keys"].shape == (1, centers.shape[1])
+        assert np.allclose(np.linalg.norm(protos["keys"], axis=1), 1, atol=1e-3)
+        assert float(protos["keys"][0] @ (centers[1] / np.linalg.norm(centers[1]))) > 0.99
+        assert mem.object_prototypes("f" * 64) == {}
         visits = mem.place(centers[0], MODEL, threshold=0.9, pose=(0.5, 0, 0, 0), radius_m=1.0)
         assert len(visits) == 1 and visits[0]["start_ns"] == 0
         assert mem.place(centers[0], MODEL, threshold=0.9, pose=(5.0, 0, 0, 0), radius_m=1.0) == []
