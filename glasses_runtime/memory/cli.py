@@ -332,6 +332,25 @@ def forget(
     )
 
 
+def _keyframe_id(kid: object) -> int:
+    """A keyframe id as stored by this package: a non-negative integer. Anything else means the database
+    was altered (e.g. a view in place of the table), and it must not name a file."""
+    if type(kid) is not int or kid < 0:
+        raise CliError(
+            f"keyframe id {str(kid)[:40]!r} is not an integer: this database was altered; export refuses it "
+            "(check it with 'glasses-runtime memory repair')"
+        )
+    return kid
+
+
+def _inside(root: Path, path: Path) -> Path:
+    """``path`` if it resolves under ``root``, else a CliError (no write outside --out)."""
+    r, p = root.resolve(), path.resolve()
+    if r != p and r not in p.parents:
+        raise CliError(f"refusing to write {path}: it is outside --out {root}")
+    return path
+
+
 @memory_app.command()
 @_fails_cleanly
 def export(
@@ -377,8 +396,8 @@ def export(
         ):
             name = None
             if thumb and (not enc or mem.cipher is not None):
-                name = f"thumbnails/{kid}.jpg"
-                (out / name).write_bytes(mem.thumbnail(kid) or b"")
+                name = f"thumbnails/{_keyframe_id(kid)}.jpg"  # file names from validated integers only
+                _inside(out, out / name).write_bytes(mem.thumbnail(kid) or b"")
             elif thumb:
                 skipped += 1
             doc["keyframes"].append(

@@ -216,3 +216,28 @@ def test_stats_on_memory_with_no_model_is_valid(db):
     EpisodicMemory.open(db).close()
     code, out, _ = run("stats", "--db", str(db), "--json")
     assert code == 0 and json.loads(out)["keyframes"] == 0 and MODEL not in out
+
+
+def test_export_of_a_crafted_database_writes_nothing_outside_out(filled, tmp_path):
+    """#15: a `keyframes` view whose id is '../../../x' || id must not choose the file names."""
+    import shutil
+    import sqlite3
+
+    db, _ = filled
+    crafted = tmp_path / "crafted.db"
+    with EpisodicMemory.open(db):  # checkpoint the WAL into the file before copying it
+        pass
+    shutil.copy(db, crafted)
+    con = sqlite3.connect(crafted)
+    cols = [r[1] for r in con.execute("PRAGMA table_info(keyframes)")]
+    con.execute("ALTER TABLE keyframes RENAME TO kf_real")
+    select = ", ".join("'../../../x' || id AS id" if c == "id" else c for c in cols)
+    con.execute(f"CREATE VIEW keyframes AS SELECT {select} FROM kf_real")
+    con.commit()
+    con.close()
+    out = tmp_path / "a" / "b" / "exp"
+    before = set(tmp_path.rglob("*"))
+    code, _, err = run("export", "--db", str(crafted), "--out", str(out))
+    written = {p for p in set(tmp_path.rglob("*")) - before if p.is_file()}
+    assert all(out in p.parents for p in written), sorted(written)
+    assert code != 0 and "not an integer" in err and "Traceback" not in err
