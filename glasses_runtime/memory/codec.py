@@ -121,6 +121,23 @@ def normalise(v: np.ndarray) -> np.ndarray:
 
 Pose = tuple[float, float, float, float]  # x, y, z in metres, yaw in radians
 
+T_NS_MAX = 2**63 - 1  # SQLite INTEGER
+
+
+def check_t_ns(t_ns: object, what: str) -> int:
+    """A timestamp as the memory stores it: an integer number of nanoseconds in [0, 2**63). Floats
+    (NaN, infinities, fractions), bools, strings and out-of-range values raise ValueError naming the
+    record, here on the producer's thread, so they can never fail (or kill) a writer's batch."""
+    if isinstance(t_ns, (bool, np.bool_)) or not isinstance(t_ns, (int, np.integer)):
+        raise ValueError(
+            f"{what} t_ns must be an integer number of nanoseconds, got {type(t_ns).__name__} {t_ns!r:.40}; "
+            "use time.monotonic_ns() or int(seconds * 1e9)"
+        )
+    t = int(t_ns)
+    if not 0 <= t <= T_NS_MAX:
+        raise ValueError(f"{what} t_ns must be in [0, 2**63), got {t}")
+    return t
+
 
 @dataclass(frozen=True)
 class KeyframeIn:
@@ -142,7 +159,8 @@ class KeyframeIn:
     tokens: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        # Checked here, on the producer's thread, so a bad grid never fails a writer's whole batch.
+        # Checked here, on the producer's thread, so a bad record never fails a writer's whole batch.
+        object.__setattr__(self, "t_ns", check_t_ns(self.t_ns, "a keyframe's"))
         if self.tokens is not None:
             check_tokens(self.tokens, self.embedding)
 
@@ -178,6 +196,9 @@ class EventIn:
     kind: str
     text: str | None = None
     data: bytes | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "t_ns", check_t_ns(self.t_ns, "an event's"))
 
 
 @dataclass(frozen=True)

@@ -160,3 +160,20 @@ def test_config_validation():
         MemoryConfig(synchronous="OFF")
     with pytest.raises(ValueError, match="episode_threshold"):
         MemoryConfig(episode_threshold=2.0)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 1.5, "12", True, 2**64, -1])
+def test_bad_timestamps_are_refused_before_the_writer_sees_them(bad):
+    from glasses_runtime.memory import EventIn
+
+    with pytest.raises(ValueError, match="t_ns"):
+        KeyframeIn(bad, np.ones(DIM, np.float32), MODEL)
+    with pytest.raises(ValueError, match="t_ns"):
+        EventIn(bad, "mark")
+
+
+def test_numpy_integer_timestamps_are_stored_as_ints(db):
+    with EpisodicMemory.open(db) as mem:
+        sid = mem.start_session("sim")
+        [kid] = mem.add_keyframes([KeyframeIn(np.int64(5), np.ones(DIM, np.float32), MODEL)], sid)
+        assert mem.keyframe_table(MODEL).t_ns.tolist() == [5] and kid > 0
