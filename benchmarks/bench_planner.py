@@ -1,6 +1,6 @@
 """Benchmark "find the object": explore an apartment, then find your way back to an object you passed.
 
-    .venv/bin/python benchmarks/bench_planner.py                       # 2x2, goals from memory, 50 episodes
+    .venv/bin/python benchmarks/bench_planner.py --out benchmarks/results/planner.json   # 2x2, memory goals
     .venv/bin/python benchmarks/bench_planner.py --rows 3 --cols 3 --out benchmarks/results/planner_3x3.json
     .venv/bin/python benchmarks/bench_planner.py --goal keyframe --out benchmarks/results/planner_keyframe_goal.json
 
@@ -19,8 +19,8 @@ MPC on token grids; no pose anywhere), latent_still (the same with "nothing move
 ablation), latent_pose (latent plus the dead-reckoned pose cost: an upper bound), hierarchical and
 hierarchical_pose (the pooled planner localised by the true pose: upper bounds). Replan times are the
 planner's own wall time per step (frame embedding excluded) with the exported .pte world models on
-``--threads`` CPU threads. Writes benchmarks/results/planner.json and prints a markdown table. Not a
-test: nothing asserts.
+``--threads`` CPU threads. Writes ``--out`` (default runs/benchmarks/planner.json, so a trial run never
+overwrites the committed results) and prints a markdown table. Not a test: nothing asserts.
 """
 
 from __future__ import annotations
@@ -203,7 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="ablation: replace the world model's predictions with 'nothing moves' (same shapes)",
     )
-    p.add_argument("--out", default=str(ROOT / "benchmarks/results/planner.json"))
+    p.add_argument(
+        "--out",
+        default=str(ROOT / "runs/benchmarks/planner.json"),
+        help="JSON to write (default runs/benchmarks/planner.json; the committed tables live in "
+        "benchmarks/results/: pass that path on purpose to update them)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     policies = args.policies.split(",")
