@@ -41,6 +41,9 @@ DEFAULT_MODEL = WEIGHTS / "vit_tiny.safetensors"
 DEFAULT_WORLD_MODEL = WEIGHTS / "world_model.safetensors"
 SHIPPED_PTE = WEIGHTS / "encoder_vit_tiny_int8_xnnpack.pte"
 SHIPPED_WORLD_MODEL_PTE = WEIGHTS / "world_model_wm_c2_h128x2_s64_t5_fp32_xnnpack.pte"
+BUNDLED_CLIP = (
+    Path(__file__).resolve().parent.parent / "tests" / "assets" / "bikes.mp4"
+)  # works from any folder
 
 Model = Annotated[
     Path, typer.Option("--model", help="Encoder: a .pte with its manifest, or a .safetensors checkpoint.")
@@ -314,9 +317,9 @@ def demo(
     out: Annotated[Path, typer.Option("--out", help="Folder for the videos, reports and memory.")] = Path(
         "runs/demo"
     ),
-    clip: Annotated[Path, typer.Option("--clip", help="The real clip run through the runtime.")] = Path(
-        "tests/assets/bikes.mp4"
-    ),
+    clip: Annotated[
+        Path, typer.Option("--clip", help="The real clip run through the runtime.")
+    ] = BUNDLED_CLIP,
     model: Model = SHIPPED_PTE,
     world_model: WorldModel = SHIPPED_WORLD_MODEL_PTE,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the find-the-object episode.")] = 0,

@@ -153,7 +153,8 @@ def test_world_planner_without_memory_says_so_on_the_hud(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_runs_the_clip_the_query_and_the_episode(tmp_path):
+def test_demo_runs_the_clip_the_query_and_the_episode(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # from any folder, not only the repository root (#15)
     res = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     for name in ("hud.mp4", "report.html", "find.mp4", "find/report.html", "memory.db"):
