@@ -49,7 +49,12 @@ class WavSource:
         if (rate, channels, width) != (SAMPLE_RATE, 1, 2):
             raise AudioFileError(
                 f"{self.path} is {rate} Hz, {channels} channel(s), {8 * width}-bit; the runtime takes 16 kHz mono "
-                f"16-bit: convert it (e.g. ffmpeg -i IN -ar 16000 -ac 1 -sample_fmt s16 OUT.wav)"
+                "16-bit PCM: re-record or convert it to that format"
+            )
+        if len(raw) % 2:
+            raise AudioFileError(
+                f"{self.path} ends in the middle of a sample ({len(raw)} data bytes for 16-bit samples): the file "
+                "was cut short; re-export it (or trim it to whole samples)"
             )
         self.samples = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
         self.block, self.realtime = block, realtime

@@ -62,11 +62,21 @@ def test_wav_of_the_wrong_format_is_refused(tmp_path):
         w.setsampwidth(2)
         w.setframerate(8000)
         w.writeframes(np.zeros(800, "<i2").tobytes())
-    with pytest.raises(AudioFileError, match="8000 Hz.*16 kHz mono.*ffmpeg"):
+    with pytest.raises(AudioFileError, match="8000 Hz.*16 kHz mono 16-bit PCM"):
         WavSource(p)
     (tmp_path / "x.wav").write_bytes(b"RIFF....nope")
     with pytest.raises(AudioFileError, match="not a readable WAV"):
         WavSource(tmp_path / "x.wav")
+    # a 16 kHz file cut in the middle of a sample: one clear line that names the file (#15)
+    cut = tmp_path / "cut.wav"
+    with wave.open(str(cut), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.zeros(1600, "<i2").tobytes())
+    cut.write_bytes(cut.read_bytes()[:-1])
+    with pytest.raises(AudioFileError, match=r"cut.wav ends in the middle of a sample"):
+        WavSource(cut)
 
 
 @pytest.fixture
