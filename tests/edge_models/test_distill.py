@@ -22,8 +22,9 @@ def frames(bikes_frames):
     return torch.cat([to_model_input(read_image(p), 64) for p in sorted(bikes_frames.glob("*.jpg"))[:4]])
 
 
-def test_efficientnet_teacher_has_real_imagenet_weights(frames, bikes_frames):
+def test_efficientnet_teacher_has_real_imagenet_weights(frames, bikes_frames, capsys):
     teacher = load_teacher("efficientnet-lite0")
+    assert capsys.readouterr().out == ""  # the library's "Loaded pretrained weights" must not break --json
     fmap, pooled = teacher(frames)
     assert fmap.shape == (4, 1280, 2, 2) and pooled.shape == (4, 1280)
     # pretrained weights give confident ImageNet predictions on a real street frame;
