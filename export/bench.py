@@ -40,13 +40,15 @@ def bench_pte(
     pte = Path(pte)
     engine = open_engine(pte, threads)
     m = engine.manifest
-    x = torch.rand(*m.inputs[0].shape)
+    # one random tensor per input, in manifest order (world models take several: context, actions, goal);
+    # the values do not matter for timing
+    xs = tuple(torch.rand(*t.shape) for t in m.inputs)
     result: dict = {
         "pte": str(pte),
         "backend": m.backend,
         "quantization": m.quantization.get("mode", "none"),
         "preset": m.preset,
-        "input": m.inputs[0].shape,
+        "input": m.inputs[0].shape if len(m.inputs) == 1 else {t.name: t.shape for t in m.inputs},
         "threads": threads,
         "size_bytes": pte.stat().st_size,
     }
@@ -57,14 +59,14 @@ def bench_pte(
         spec = spec_from_manifest(m, ckpt)
         torch.set_num_threads(threads)
         with torch.inference_mode():
-            result["eager_fp32"] = _time(lambda: spec.module(x), runs, warmup)
+            result["eager_fp32"] = _time(lambda: spec.module(*xs), runs, warmup)
         with tempfile.TemporaryDirectory() as tmp:
             onnx_path, _ = export_onnx(spec, tmp)
             sess = ort_session(onnx_path, threads)
-            feed = {sess.get_inputs()[0].name: x.numpy()}
+            feed = {i.name: x.numpy() for i, x in zip(sess.get_inputs(), xs, strict=True)}
             result["onnxruntime_fp32"] = _time(lambda: sess.run(None, feed), runs, warmup)
             del sess
-    result["executorch"] = _time(lambda: engine.run(x), runs, warmup)
+    result["executorch"] = _time(lambda: engine.run(*xs), runs, warmup)
     if baselines:
         et = result["executorch"]["p50_ms"]
         result["ratio_vs_eager_fp32"] = et / result["eager_fp32"]["p50_ms"]

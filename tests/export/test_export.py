@@ -114,6 +114,15 @@ def test_bench_reports_all_engines(int8_pte):
     assert rep["ratio_vs_eager_fp32"] > 0 and rep["ratio_vs_onnxruntime_fp32"] > 0
 
 
+def test_bench_runs_a_multi_input_world_model():
+    # the shipped one-step token world model: three inputs (context, actions, goal); it was a TypeError (#15)
+    pte = "edge_models/weights/token_world_model_twm_c2_d32_h32x3_g4x8_s4_t1_fp32_xnnpack.pte"
+    rep = _json(runner.invoke(app, ["bench", pte, "--runs", "3", "--warmup", "1", "--json"]))
+    assert set(rep["input"]) == {"context", "actions", "goal"}
+    for k in ("executorch", "eager_fp32", "onnxruntime_fp32"):
+        assert rep[k]["p50_ms"] > 0 and rep[k]["runs"] == 3
+
+
 def test_onnx_export_checked_by_onnxruntime(ckpt, tmp_path):
     rep = _json(runner.invoke(app, ["onnx", str(ckpt), "--out", str(tmp_path), "--json"]))
     assert rep["ort_cosine_vs_eager"] > 0.999
