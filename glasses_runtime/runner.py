@@ -67,6 +67,19 @@ class RunConfig:
             raise ValueError(f"max_frames must be >= 1, got {self.max_frames}")
         if self.metrics_every_s <= 0:
             raise ValueError(f"metrics_every_s must be > 0, got {self.metrics_every_s}")
+        for what, path in (("--memory", self.memory), ("--metrics-jsonl", self.metrics_jsonl)):
+            _check_output_file(what, path)
+
+
+def _check_output_file(what: str, path: str | Path | None) -> None:
+    """A file the run will write: not a directory, in a folder that exists (ValueError naming the fix)."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{what} {p} is a directory; give a file path inside it (e.g. {p / 'memory.db'})")
+    if not p.parent.is_dir():
+        raise ValueError(f"{what} {p}: the folder {p.parent} does not exist; create it first")
 
 
 def _speech_event(seg: SpeechSegment) -> EventIn:

@@ -135,3 +135,19 @@ def test_run_surprise_model_errors_are_one_line(pico_pte, bikes_frames, tmp_path
         assert res.exit_code == 1, res.output
         last = res.output.strip().splitlines()[-1]
         assert last.startswith("error: ") and want in last and "Traceback" not in res.output
+
+
+def test_run_output_paths_are_checked_before_anything_runs(pico_pte, bikes_frames, tmp_path):
+    # were tracebacks (#15): a directory as --memory, a missing folder for --memory / --metrics-jsonl
+    cases = [
+        (["--memory", str(tmp_path)], "is a directory"),
+        (["--memory", str(tmp_path / "no" / "m.db")], "does not exist"),
+        (["--metrics-jsonl", str(tmp_path / "no" / "m.jsonl")], "does not exist"),
+    ]
+    for extra, want in cases:
+        res = runner.invoke(
+            app, ["run", "-s", str(bikes_frames), "-m", str(pico_pte), "--max-frames", "2", *extra]
+        )
+        last = res.output.strip().splitlines()[-1]
+        assert res.exit_code == 1 and last.startswith("error: ") and want in last, res.output
+        assert "Traceback" not in res.output
