@@ -255,6 +255,7 @@ def make_step_fn(
     Latent policies see no pose (``latent_pose`` is the labelled upper bound); the token policies need
     ``token_world_model`` and ``token_map`` (the remembered keyframes' token grids)."""
     from glasses_runtime.planner.navigator import LatentNavigator, NavigatorConfig
+    from glasses_runtime.planner.token_dynamics import StillTokenWorldModel
 
     cfg = planner_configs(pose_weight)
     if kind == "flat_mpc":
@@ -285,43 +286,6 @@ def make_step_fn(
     if kind in ("oracle", "random"):
         return None
     raise ValueError(f"unknown policy {kind!r}; choose one of {', '.join(POLICIES + LATENT_POLICIES)}")
-
-
-class StillTokenWorldModel:
-    """Ablation: a token world model that predicts nothing moves (every step = the newest context grid),
-    with the real one's shapes and projection. Planning with it shows what the learned dynamics add."""
-
-    def __init__(self, wm: Any) -> None:
-        self.wm = wm
-        for k in (
-            "grid",
-            "token_dim",
-            "action_dim",
-            "context",
-            "samples",
-            "horizon",
-            "encoder_sha256",
-            "project",
-        ):
-            setattr(self, k, getattr(wm, k))
-
-    def state(self, tokens: np.ndarray) -> np.ndarray:
-        return self.wm.state(tokens)
-
-    def state_distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return self.wm.state_distance(a, b)
-
-    def rollout(self, context: np.ndarray, actions: Any, goal: np.ndarray) -> tuple[Any, Any]:
-        import torch
-
-        now = self.wm.state(context[-1])
-        d = float(self.wm.state_distance(now, self.wm.state(goal)))
-        s, h = actions.shape[0], actions.shape[1]
-        pred = torch.from_numpy(np.ascontiguousarray(now, dtype=np.float32))
-        return torch.full((s, h), d), pred.expand(s, h, *pred.shape)
-
-    def distances(self, context: np.ndarray, actions: Any, goal: np.ndarray) -> Any:
-        return self.rollout(context, actions, goal)[0]
 
 
 StepCallback = Callable[[int, np.ndarray, tuple, Any], None]  # (step, frame, pose, guidance or None)

@@ -150,6 +150,29 @@ class PteTokenWorldModel(TokenWorldModelFn):
         return tuple(self.engine.run_named(context, actions, goal)[k] for k in ("distance", "predicted"))
 
 
+class StillTokenWorldModel(TokenWorldModelFn):
+    """Ablation: a token world model that predicts nothing moves (every step = the newest context grid),
+    with the real one's shapes and projection. Planning with it shows what the learned dynamics add."""
+
+    def __init__(self, wm: TokenWorldModelFn) -> None:
+        self.grid, self.token_dim, self.action_dim, self.context = (
+            wm.grid,
+            wm.token_dim,
+            wm.action_dim,
+            wm.context,
+        )
+        self.samples, self.horizon, self.encoder_sha256 = wm.samples, wm.horizon, wm.encoder_sha256
+        self.project = wm.project
+
+    def _run(
+        self, context: torch.Tensor, actions: torch.Tensor, goal: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        now = torch.from_numpy(self.state(context[0, -1].numpy()))  # [h*w, d]
+        d = float(self.state_distance(now.numpy(), self.state(goal[0].numpy())))
+        s, h = actions.shape[0], actions.shape[1]
+        return torch.full((s, h), d), now.expand(s, h, *now.shape)
+
+
 def load_token_world_model_file(path: str | Path, threads: int = 2) -> TokenWorldModelFn:
     """``.pte`` (with its manifest, and its source checkpoint's projection) -> PteTokenWorldModel;
     ``.safetensors`` token world-model checkpoint -> eager.

@@ -26,9 +26,13 @@ from glasses_runtime.planner.navigator import (
     TokenKeyframes,
     goal_from_views,
 )
-from glasses_runtime.planner.token_dynamics import TokenWorldModelFn, _Projection, load_token_world_model_file
+from glasses_runtime.planner.token_dynamics import (
+    StillTokenWorldModel,
+    TokenWorldModelFn,
+    _Projection,
+    load_token_world_model_file,
+)
 from glasses_runtime.tokens import reduce_tokens
-from simulator.find_object import StillTokenWorldModel
 from simulator.world import WorldConfig
 from simulator.world.collect import collect
 
