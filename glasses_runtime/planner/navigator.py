@@ -299,6 +299,17 @@ class LatentNavigator:
         self._sub, self._sub_steps = sub, 0
         return sub
 
+    def _value_table(self, here: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """For ``energy="value"``: the flattened states of the keyframes within ``value_hops`` of ``here``
+        (and the goal) [K, h*w*d], and their route costs [K] (unreachable: the worst finite cost + 10)."""
+        assert self.route is not None and self.goal_node is not None
+        near = np.array(self._hops_from(here, self.cfg.value_hops) + [self.goal_node])
+        cost = self.route.cost[near]
+        finite = self.route.cost[np.isfinite(self.route.cost)]
+        cost = np.where(np.isfinite(cost), cost, (finite.max() if len(finite) else 0.0) + 10)
+        states = self.states[near].reshape(len(near), -1)
+        return torch.from_numpy(states), torch.from_numpy(cost.astype(np.float32))
+
     def _near_goal_mass(self) -> float:
         """Belief that the wearer is at the goal's node or one of its graph neighbours."""
         assert self.goal_node is not None and self._belief is not None
@@ -346,22 +357,17 @@ class LatentNavigator:
         goal_tokens = self.tokens[self.goal_node if c.energy == "goal" else node]
         blocked = self._blocked_here(state)
         pose_target = self.kf.poses[node] if c.pose_weight > 0 and pose is not None else None
-        near = np.array(self._hops_from(here, c.value_hops) + [self.goal_node])
-        near_states = self.states[near].reshape(len(near), -1)  # [K, h*w*d]
-        cells = self.states.shape[1]
-        cost = self.route.cost[near]
-        cost = np.where(
-            np.isfinite(cost),
-            cost,
-            np.nanmax(np.where(np.isfinite(self.route.cost), self.route.cost, 0)) + 10,
-        )
-        cost_t = torch.from_numpy(cost.astype(np.float32))
-        near_t = torch.from_numpy(near_states)
+        value = self._value_table(here) if c.energy == "value" else None  # only that energy needs it
 
         def evaluate(actions: torch.Tensor) -> torch.Tensor:
             dist_goal, pred = self.wm.rollout(context, actions, goal_tokens)  # the one batched call
             s_, h_ = pred.shape[:2]
-            if c.energy != "value":  # distance to the subgoal's (or the goal's) grid
+            if value is not None:  # expected route cost-to-go after each step
+                near_t, cost_t = value
+                d = 1.0 - pred.reshape(s_ * h_, -1) @ near_t.T / self.states.shape[1]  # [S*H, K]
+                v = (torch.softmax(-d / c.temperature, dim=1) @ cost_t).reshape(s_, h_)
+                per_step = c.step_penalty
+            else:  # distance to the subgoal's (or the goal's) grid
                 if c.match_share < 1.0:
                     # partial match: a turn brings in columns no model can predict, so score the best
                     # ``match_share`` of the cells (what the move should keep), not their mean
@@ -369,21 +375,14 @@ class LatentNavigator:
                     cos = (pred * g).sum(-1)  # [S, H, h*w]
                     k = max(1, int(round(c.match_share * cos.shape[-1])))
                     dist_goal = 1.0 - cos.topk(k, dim=-1).values.mean(-1)
-                steps = torch.arange(1, h_ + 1, dtype=dist_goal.dtype)
-                e = (dist_goal + 0.01 * steps).min(1).values
-                return e + (c.blocked_cost * actions[:, 0, blocked].sum(-1) if blocked else 0)
-            d = (
-                1.0 - pred.reshape(s_ * h_, -1) @ near_t.T / cells
-            )  # [S*H, K] grid distances to nearby keyframes
-            w = torch.softmax(-d / c.temperature, dim=1)
-            v = (w @ cost_t).reshape(s_, h_)  # expected route cost-to-go after each step
+                v, per_step = dist_goal, 0.01
             if pose_target is not None and np.isfinite(pose_target).all():
                 p0 = torch.tensor([pose[0], pose[2], pose[3]], dtype=torch.float32)
                 gp = torch.tensor([pose_target[0], pose_target[2], float("nan")], dtype=torch.float32)
                 poses = predict_poses(p0, actions, c.kinematics, discrete=True)
                 v = v + c.pose_weight * pose_distance(poses, gp, 0.25)
             steps = torch.arange(1, h_ + 1, dtype=v.dtype)
-            e = (v + c.step_penalty * steps).min(1).values
+            e = (v + per_step * steps).min(1).values
             if blocked:
                 e = e + c.blocked_cost * actions[:, 0, blocked].sum(-1)
             return e
