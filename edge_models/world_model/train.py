@@ -97,6 +97,34 @@ def lr_schedule(cfg: TrainConfig) -> Callable[[int], float]:
     return lr_at
 
 
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def fit(
+    params, sampler: WindowSampler, loss_fn: LossFn, cfg: TrainConfig, desc: str, progress: bool
+) -> tuple[list[dict], float]:
+    """The optimisation loop both world models share: AdamW on ``params`` with ``lr_schedule``, one batch
+    of ``cfg.batch_size`` windows per step, ``loss_fn(context, actions, targets) -> (total, one-step,
+    fed-back)``. Returns (history logged every ``cfg.log_every`` steps, seconds)."""
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr_at = lr_schedule(cfg)
+    history: list[dict] = []
+    bar = tqdm(range(cfg.steps), desc=desc, disable=not progress, file=sys.stderr)
+    t1 = time.perf_counter()
+    for step in bar:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        loss, one, rest = loss_fn(*sampler.sample(cfg.batch_size))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step % cfg.log_every == 0 or step == cfg.steps - 1:
+            rec = {"step": step, "loss": loss.item(), "one_step": one.item(), "rollout": rest.item()}
+            history.append(rec)
+            bar.set_postfix(loss=f"{rec['loss']:.4f}", one=f"{rec['one_step']:.4f}")
+    return history, time.perf_counter() - t1
+
+
 def add_train_arguments(p: argparse.ArgumentParser, batch_size: int) -> None:
     """The options every world-model trainer shares (rollouts, encoder, out, schedule, seed, output)."""
     d = TrainConfig()
@@ -168,26 +196,15 @@ def train(
     t_embed = time.perf_counter() - t0
 
     model = WorldModel(mcfg)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-    lr_at = lr_schedule(cfg)
-    history: list[dict] = []
     start_eval = evaluate(model, val_sampler or sampler)
-    bar = tqdm(range(cfg.steps), desc="world model", disable=not progress, file=sys.stderr)
-    t1 = time.perf_counter()
-    for step in bar:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        ctx, act, tgt = sampler.sample(cfg.batch_size)
-        loss, one, rest = window_loss(model, ctx, act, tgt, cfg.rollout_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % cfg.log_every == 0 or step == cfg.steps - 1:
-            rec = {"step": step, "loss": loss.item(), "one_step": one.item(), "rollout": rest.item()}
-            history.append(rec)
-            bar.set_postfix(loss=f"{rec['loss']:.4f}", one=f"{rec['one_step']:.4f}")
-    t_train = time.perf_counter() - t1
+    history, t_train = fit(
+        model.parameters(),
+        sampler,
+        lambda ctx, act, tgt: window_loss(model, ctx, act, tgt, cfg.rollout_weight),
+        cfg,
+        "world model",
+        progress,
+    )
     model.eval()
     summary = {
         "rollouts": str(rollouts),

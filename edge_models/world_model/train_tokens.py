@@ -46,7 +46,7 @@ from edge_models.world_model.token_model import (
     grid_distance,
     save_token_world_model,
 )
-from edge_models.world_model.train import _split, add_train_arguments, lr_schedule, train_config_from
+from edge_models.world_model.train import _split, add_train_arguments, fit, train_config_from
 
 
 @torch.inference_mode()
@@ -201,28 +201,15 @@ def train(
     sampler = WindowSampler(eps[: len(eps) - n_val], mcfg.context, cfg.rollout_steps, cfg.seed)
     val = WindowSampler(eps[len(eps) - n_val :], mcfg.context, cfg.rollout_steps, cfg.seed) if n_val else None
     t_embed = time.perf_counter() - t0
-    params = [p for p in model.parameters() if p.requires_grad]  # the projection stays fixed
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-    lr_at = lr_schedule(cfg)
     before = evaluate(model, val or sampler, shape)
-    history = []
-    bar = tqdm(range(cfg.steps), desc="token world model", disable=not progress, file=sys.stderr)
-    t1 = time.perf_counter()
-    for step in bar:
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        ctx, act, tgt = sampler.sample(cfg.batch_size)
-        loss, one, rest = window_loss(model, ctx, act, tgt, shape, cfg.rollout_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        if step % cfg.log_every == 0 or step == cfg.steps - 1:
-            history.append(
-                {"step": step, "loss": loss.item(), "one_step": one.item(), "rollout": rest.item()}
-            )
-            bar.set_postfix(loss=f"{loss.item():.4f}", one=f"{one.item():.4f}")
-    t_train = time.perf_counter() - t1
+    history, t_train = fit(
+        [p for p in model.parameters() if p.requires_grad],  # the projection stays fixed
+        sampler,
+        lambda ctx, act, tgt: window_loss(model, ctx, act, tgt, shape, cfg.rollout_weight),
+        cfg,
+        "token world model",
+        progress,
+    )
     model.eval()
     summary = {
         "rollouts": str(rollouts),
